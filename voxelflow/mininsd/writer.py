@@ -1,0 +1,267 @@
+"""Write the mini-NSD: a small study in NSD's exact published layout, with its planted truth.
+
+Betas are generated per trial as
+
+    beta = offset[session, v] + gain[session, v] * amp[v] * (ncsnr[v] * S[image, v] + noise)
+
+in percent signal change, where S is the true brain's standardised response
+(unit variance over the subject's images) and noise ~ N(0, 1). Session gain and
+offset drift are removed by z-scoring within session, so `ncsnr` is exactly the
+noise-ceiling SNR that NSD's method estimates. Betas are stored as NSD stores
+them: int16 of percent signal change x 300, zero outside the brain mask.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import nibabel as nib
+import numpy as np
+import pandas as pd
+from scipy.io import savemat
+from tqdm import tqdm
+
+from voxelflow.atlases.label_tables import write_label_table
+from voxelflow.errors import InputError
+from voxelflow.mininsd.anatomy import ROI_LABELS, build_anatomy
+from voxelflow.mininsd.scenes import CATEGORIES, render_scenes
+from voxelflow.nsd_layout import NSDLayout, subject_number
+
+log = logging.getLogger(__name__)
+TRUTH_NAME = "truth/planted.h5"
+NSD_TREES = ("nsddata", "nsddata_betas", "nsddata_stimuli")
+_BLANK_SLOTS = 4  # blank trial slots per session in stimpattern, as NSD's runs have
+
+
+@dataclass
+class MiniNSDConfig:
+    """Sizes of the mini-NSD. NSD itself: 8 subjects, 1000 shared + 9000 own images, 40 sessions."""
+
+    subjects: list[str] = field(default_factory=lambda: ["subj01", "subj02", "subj03", "subj04"])
+    image_size: int = 64
+    n_shared: int = 100
+    n_unique: int = 400
+    n_sessions: int = 10
+    fewer_sessions: dict[str, int] = field(default_factory=lambda: {"subj04": 8})
+    grid: tuple[int, int, int] = (24, 28, 20)
+    betas_format: str = "nifti"  # nifti, hdf5 or both
+    write_ncsnr: bool = True
+    seed: int = 0
+
+    def validate(self) -> None:
+        for subject in self.subjects:
+            try:
+                subject_number(subject)
+            except ValueError as err:
+                raise InputError(f"mininsd.subjects: {err}") from None
+        images_per_subject = self.n_shared + self.n_unique
+        if (3 * images_per_subject) % self.n_sessions:
+            raise InputError(
+                f"mininsd: 3 repeats x (n_shared + n_unique) = {3 * images_per_subject} trials must split "
+                f"evenly into n_sessions = {self.n_sessions} sessions"
+            )
+        for subject, n in self.fewer_sessions.items():
+            if not 1 <= n <= self.n_sessions:
+                raise InputError(f"mininsd.fewer_sessions.{subject} = {n} must be within 1..{self.n_sessions}")
+        if self.betas_format not in ("nifti", "hdf5", "both"):
+            raise InputError(f"mininsd.betas_format must be nifti, hdf5 or both, got {self.betas_format!r}")
+
+    @property
+    def trials_per_session(self) -> int:
+        return 3 * (self.n_shared + self.n_unique) // self.n_sessions
+
+
+def write_mininsd(root: str | Path, config: MiniNSDConfig) -> Path:
+    """Write the mini-NSD under `root` (nsddata/, nsddata_betas/, nsddata_stimuli/ and truth/).
+
+    Everything is written to a staging folder first and moved into place at the
+    end, so a failure leaves no partial study. Returns the truth file's path.
+    """
+    config.validate()
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".mininsd-", dir=root))
+    try:
+        _write_study(staging, config)
+        for name in (*NSD_TREES, "truth"):
+            if (root / name).exists():
+                shutil.rmtree(root / name)
+            os.replace(staging / name, root / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return root / TRUTH_NAME
+
+
+def _write_study(root: Path, config: MiniNSDConfig) -> None:
+    rng = np.random.default_rng(config.seed)
+    layout = NSDLayout(root)
+    n_subjects = max(subject_number(s) for s in config.subjects)
+    subjects = [f"subj{s:02d}" for s in range(1, n_subjects + 1)]
+    per_subject = config.n_shared + config.n_unique
+    n_total = config.n_shared + n_subjects * config.n_unique
+
+    log.info("rendering %d scenes of %d px", n_total, config.image_size)
+    images, contents = render_scenes(n_total, config.image_size, config.seed)
+    shared = np.sort(rng.choice(n_total, config.n_shared, replace=False))
+    own = rng.permutation(np.setdiff1d(np.arange(n_total), shared)).reshape(n_subjects, config.n_unique)
+    subjectim = np.concatenate([np.tile(shared, (n_subjects, 1)), own], axis=1)  # 0-based
+    masterordering = rng.permutation(np.repeat(np.arange(per_subject), 3))  # 0-based
+    sessions = {s: config.fewer_sessions.get(s, config.n_sessions) for s in subjects}
+
+    _write_design(layout, config, subjectim, shared, masterordering)
+    _write_stim_info(layout, n_total, shared, subjectim, masterordering, sessions, config.trials_per_session)
+    layout.stimuli.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(layout.stimuli, "w") as f:
+        f.create_dataset("imgBrick", data=images, chunks=(1, *images.shape[1:]))
+
+    truth_path = root / TRUTH_NAME
+    truth_path.parent.mkdir(parents=True)
+    with h5py.File(truth_path, "w") as truth:
+        truth.attrs["categories"] = list(CATEGORIES)
+        truth.attrs["image_size"] = config.image_size
+        _write_contents(truth.create_group("images"), contents)
+        for index, subject in enumerate(tqdm(subjects, desc="mini-NSD subjects")):
+            _write_subject(layout, config, subject, images[subjectim[index]], masterordering,
+                           sessions[subject], truth.create_group(subject), rng)
+
+
+def _write_design(layout: NSDLayout, config: MiniNSDConfig, subjectim, shared, masterordering) -> None:
+    """nsd_expdesign.mat with NSD's 1-based fields and stimpattern (sessions x runs x slots)."""
+    stimpattern = np.zeros((config.n_sessions, 1, config.trials_per_session + _BLANK_SLOTS), dtype=np.uint8)
+    stimpattern[:, :, : config.trials_per_session] = 1
+    layout.expdesign.parent.mkdir(parents=True, exist_ok=True)
+    savemat(layout.expdesign, {
+        "masterordering": (masterordering + 1)[None].astype(np.float64),
+        "subjectim": (subjectim + 1).astype(np.float64),
+        "sharedix": (shared + 1)[None].astype(np.float64),
+        "stimpattern": stimpattern,
+    })
+
+
+def _write_stim_info(layout, n_total, shared, subjectim, masterordering, sessions, trials_per_session) -> None:
+    """nsd_stim_info_merged.csv: one row per image, subjectK_repN = 1-based global trial or 0."""
+    table = pd.DataFrame({
+        "cocoId": np.arange(n_total) + 100000,
+        "cocoSplit": "train2017",
+        "cropBox": "(0, 0, 0, 0)",
+        "loss": 0.0,
+        "nsdId": np.arange(n_total),
+        "flagged": False,
+        "BOLD5000": False,
+        "shared1000": np.isin(np.arange(n_total), shared),
+    })
+    reps = {}
+    for index, subject in enumerate(sessions):
+        k = index + 1
+        n_trials = sessions[subject] * trials_per_session
+        trial_images = subjectim[index, masterordering[:n_trials]]
+        shown = np.zeros(n_total, dtype=bool)
+        shown[trial_images] = True
+        table[f"subject{k}"] = shown.astype(int)
+        rep = np.zeros((n_total, 3), dtype=int)
+        seen = np.zeros(n_total, dtype=int)
+        for trial, image in enumerate(trial_images):
+            rep[image, seen[image]] = trial + 1
+            seen[image] += 1
+        for r in range(3):
+            reps[f"subject{k}_rep{r}"] = rep[:, r]
+    table = pd.concat([table, pd.DataFrame(reps)], axis=1)
+    table.to_csv(layout.stim_info)
+
+
+def _write_contents(group: h5py.Group, contents) -> None:
+    """What each image shows: `has_category` (n_images, n_categories) and a table of objects."""
+    has = np.zeros((len(contents), len(CATEGORIES)), dtype=bool)
+    rows = []
+    for image, objects in enumerate(contents):
+        for obj in objects:
+            c = CATEGORIES.index(obj.category)
+            has[image, c] = True
+            rows.append((image, c, obj.x, obj.y, obj.size))
+    group.create_dataset("has_category", data=has)
+    table = np.array(rows, dtype=np.float64).reshape(-1, 5)
+    for name, column in zip(("object_image", "object_category", "object_x", "object_y", "object_size"), table.T):
+        group.create_dataset(name, data=column.astype(np.int64) if name in ("object_image", "object_category") else column)
+
+
+def _save_nifti(data: np.ndarray, affine: np.ndarray, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = nib.Nifti1Image(data, affine)
+    image.header.set_data_dtype(data.dtype)
+    nib.save(image, path)
+
+
+def _write_subject(layout, config, subject, subject_images, masterordering, n_sessions, truth, rng) -> None:
+    number = subject_number(subject)
+    shape = tuple(int(n) + d for n, d in zip(config.grid, (number % 2, number % 3 - 1, (number + 1) % 2)))
+    anatomy = build_anatomy(shape, config.image_size, rng)
+    brain = anatomy.true_brain
+
+    raw = brain.raw_response(subject_images)
+    brain.signal_mean, brain.signal_std = raw.mean(0), raw.std(0)
+    brain.signal_std[brain.signal_std == 0] = 1.0
+    signal = (raw - brain.signal_mean) / brain.signal_std  # (images, nsdgeneral voxels)
+
+    brain_ijk = np.argwhere(anatomy.brainmask)
+    general_ijk = anatomy.ijk
+    general_cols = np.flatnonzero(np.isin(_ravel(brain_ijk, shape), _ravel(general_ijk, shape)))
+    n_brain, n_general = len(brain_ijk), len(general_ijk)
+    ncsnr = np.zeros(n_brain)
+    ncsnr[general_cols] = anatomy.ncsnr
+    amp = rng.uniform(1.0, 3.0, n_brain)
+    # One nsdgeneral voxel of subj01 is constant zero in every session, as voxels at
+    # the edge of the field of view can be in NSD; z-scoring must survive it.
+    dead = np.zeros(n_general, dtype=bool)
+    if number == 1:
+        dead[rng.integers(n_general)] = True
+        ncsnr[general_cols[dead]] = 0.0
+
+    T = config.trials_per_session
+    gains = np.empty((n_sessions, n_general))
+    offsets = np.empty((n_sessions, n_general))
+    formats = ["nifti", "hdf5"] if config.betas_format == "both" else [config.betas_format]
+    for s in range(n_sessions):
+        rows = masterordering[s * T:(s + 1) * T]
+        gain = rng.uniform(0.85, 1.15) * rng.uniform(0.75, 1.25, n_brain)
+        offset = rng.normal(0, 1.0) + rng.normal(0, 1.5, n_brain)
+        clean = np.zeros((T, n_brain))
+        clean[:, general_cols] = signal[rows] * ncsnr[general_cols]
+        betas = offset + gain * amp * (clean + rng.standard_normal((T, n_brain)))
+        betas[:, general_cols[dead]] = 0.0
+        gains[s], offsets[s] = gain[general_cols], offset[general_cols]
+        volume = np.zeros((*shape, T), dtype=np.int16)
+        volume[anatomy.brainmask] = np.clip(np.round(betas.T * 300), -32768, 32767).astype(np.int16)
+        for fmt in formats:
+            path = layout.betas_session(subject, s + 1, fmt)
+            if fmt == "nifti":
+                _save_nifti(volume, anatomy.affine, path)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with h5py.File(path, "w") as f:  # NSD's HDF5 order: (trials, Z, Y, X), one voxel per chunk
+                    f.create_dataset("betas", data=volume.transpose(3, 2, 1, 0), chunks=(T, 1, 1, 1))
+
+    if config.write_ncsnr:
+        ncsnr_volume = np.zeros(shape, dtype=np.float32)
+        ncsnr_volume[anatomy.brainmask] = ncsnr
+        _save_nifti(ncsnr_volume, anatomy.affine, layout.ncsnr(subject))
+    _save_nifti(anatomy.brainmask.astype(np.int16), anatomy.affine, layout.brainmask(subject))
+    for family, volume in anatomy.roi_volumes.items():
+        _save_nifti(volume, anatomy.affine, layout.roi(subject, family))
+        write_label_table(layout.label_table(subject, family), ROI_LABELS[family])
+
+    truth.attrs["n_sessions"] = n_sessions
+    truth.attrs["volume_shape"] = shape
+    for name, data in [("ijk", general_ijk), ("kind", anatomy.kind.astype("S")), ("ncsnr", anatomy.ncsnr),
+                       ("dead", dead), ("session_gain", gains), ("session_offset", offsets)]:
+        truth.create_dataset(name, data=data)
+    brain.save(truth.create_group("true_brain"))
+
+
+def _ravel(ijk: np.ndarray, shape) -> np.ndarray:
+    return np.ravel_multi_index(tuple(ijk.T), shape)

@@ -1,0 +1,110 @@
+"""Read the masked voxels of one NSD betas session, streaming, never the whole 4-D file at once.
+
+NSD ships single-trial betas as int16 percent signal change x 300, either as
+NIfTI `(X, Y, Z, trials)` or as HDF5 dataset `betas` in `(trials, Z, Y, X)` order.
+Both readers return `(n_trials, n_voxels)` float32 percent signal change, voxels
+in C order of (i, j, k) within the mask (the order of `numpy.nonzero(mask)`).
+Float files (e.g. betas of another study) are taken as percent signal change already.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from pathlib import Path
+
+import h5py
+import nibabel as nib
+import numpy as np
+
+from voxelflow.errors import InputError
+
+NSD_BETA_SCALE = 300.0  # NSD stores betas as int16 of percent signal change x 300
+_TRIALS_PER_READ = 8  # NIfTI volumes decoded per read: bounds the transient memory
+
+
+def read_masked_betas(path: str | Path, mask: np.ndarray) -> np.ndarray:
+    """Betas of the `mask` voxels: (n_trials, n_voxels) float32 percent signal change.
+
+    `mask` is an (X, Y, Z) bool volume on the same grid as the betas. Raises
+    InputError naming the file if it is missing, damaged, or on another grid.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"betas file {path} does not exist")
+    if path.suffix == ".hdf5":
+        return _read_hdf5(path, mask)
+    return _read_nifti(path, mask)
+
+
+def _psc_scale(dtype: np.dtype) -> float:
+    return 1.0 / NSD_BETA_SCALE if np.issubdtype(dtype, np.integer) else 1.0
+
+
+def _check_grid(path: Path, volume_shape: tuple, mask: np.ndarray) -> None:
+    if tuple(volume_shape) != mask.shape:
+        raise InputError(
+            f"betas {path} are on a grid of {tuple(volume_shape)} voxels but the ROI mask has "
+            f"{mask.shape}: they belong to different subjects or spaces"
+        )
+
+
+def _read_nifti(path: Path, mask: np.ndarray) -> np.ndarray:
+    try:
+        image = nib.load(path)
+        proxy = image.dataobj
+        shape, dtype, offset = image.shape, np.dtype(proxy.dtype), int(proxy.offset)
+        slope, inter = float(proxy.slope), float(proxy.inter)
+    except Exception as err:  # nibabel raises many types for a damaged header
+        raise InputError(f"cannot read betas {path}: {err}") from None
+    if len(shape) != 4:
+        raise InputError(f"betas {path} must be 4-D (X, Y, Z, trials), got shape {shape}")
+    _check_grid(path, shape[:3], mask)
+    n_trials, n_spatial = shape[3], int(np.prod(shape[:3]))
+    # The data block is in Fortran order: volume t holds voxel (i, j, k) at i + X*j + X*Y*k.
+    columns = np.ravel_multi_index(np.nonzero(mask), shape[:3], order="F")
+    out = np.empty((n_trials, len(columns)), dtype=np.float32)
+    opener = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            f.seek(offset)
+            for start in range(0, n_trials, _TRIALS_PER_READ):
+                n = min(_TRIALS_PER_READ, n_trials - start)
+                raw = f.read(n * n_spatial * dtype.itemsize)
+                if len(raw) != n * n_spatial * dtype.itemsize:
+                    raise InputError(f"betas {path} is truncated: it ends inside trial {start + 1} of {n_trials}")
+                out[start:start + n] = np.frombuffer(raw, dtype).reshape(n, n_spatial)[:, columns]
+    except (OSError, EOFError, zlib.error) as err:
+        raise InputError(f"cannot read betas {path}: {err}") from None
+    if slope not in (0.0, 1.0) or inter != 0.0:
+        out = out * (slope if slope else 1.0) + inter
+    out *= _psc_scale(dtype)
+    return out
+
+
+def _read_hdf5(path: Path, mask: np.ndarray) -> np.ndarray:
+    try:
+        with h5py.File(path, "r") as f:
+            if "betas" not in f:
+                raise InputError(f"betas file {path} has no 'betas' dataset")
+            data = f["betas"]
+            if data.ndim != 4:
+                raise InputError(f"betas {path} must be 4-D (trials, Z, Y, X), got shape {data.shape}")
+            _check_grid(path, data.shape[:0:-1], mask)
+            # Column of each masked voxel in the output, laid out on the grid.
+            column_of = np.full(mask.shape, -1)
+            column_of[mask] = np.arange(mask.sum())
+            out = np.empty((data.shape[0], int(mask.sum())), dtype=np.float32)
+            scale = _psc_scale(data.dtype)
+            for k in np.flatnonzero(mask.any(axis=(0, 1))):
+                plane = mask[:, :, k]
+                i0, i1 = np.flatnonzero(plane.any(1))[[0, -1]]
+                j0, j1 = np.flatnonzero(plane.any(0))[[0, -1]]
+                block = data[:, k, j0:j1 + 1, i0:i1 + 1]  # (trials, J, I)
+                inside = plane[i0:i1 + 1, j0:j1 + 1].T
+                out[:, column_of[i0:i1 + 1, j0:j1 + 1, k].T[inside]] = block[:, inside] * scale
+            return out
+    except InputError:
+        raise
+    except (OSError, KeyError, ValueError) as err:
+        raise InputError(f"cannot read betas {path}: {err}") from None

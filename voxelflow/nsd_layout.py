@@ -1,0 +1,70 @@
+"""Where NSD keeps each file, as published: the one path map for the reader and the mini-NSD."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+SUBJECT_PATTERN = re.compile(r"^subj(\d\d)$")
+SESSION_PATTERN = re.compile(r"^betas_session(\d\d)\.(nii\.gz|nii|hdf5)$")
+BETAS_SUFFIX = {"nifti": ".nii.gz", "hdf5": ".hdf5"}
+
+
+def subject_number(subject: str) -> int:
+    """1-based subject number of a name like "subj01"; ValueError for anything else."""
+    match = SUBJECT_PATTERN.match(subject)
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"subject names look like 'subj01', got {subject!r}")
+    return int(match.group(1))
+
+
+@dataclass(frozen=True)
+class NSDLayout:
+    """Paths of an NSD copy rooted at `root` (the folder holding nsddata/, nsddata_betas/, ...).
+
+    `space` is the volume preparation (func1pt8mm or func1mm) and `betas_version`
+    the GLM version (betas_fithrf_GLMdenoise_RR is NSD's b3).
+    """
+
+    root: Path
+    space: str = "func1pt8mm"
+    betas_version: str = "betas_fithrf_GLMdenoise_RR"
+
+    @property
+    def expdesign(self) -> Path:
+        return self.root / "nsddata/experiments/nsd/nsd_expdesign.mat"
+
+    @property
+    def stim_info(self) -> Path:
+        return self.root / "nsddata/experiments/nsd/nsd_stim_info_merged.csv"
+
+    @property
+    def stimuli(self) -> Path:
+        return self.root / "nsddata_stimuli/stimuli/nsd/nsd_stimuli.hdf5"
+
+    @property
+    def subjects_dir(self) -> Path:
+        return self.root / "nsddata_betas/ppdata"
+
+    def betas_dir(self, subject: str) -> Path:
+        return self.subjects_dir / subject / self.space / self.betas_version
+
+    def betas_session(self, subject: str, session: int, fmt: str) -> Path:
+        """Betas of 1-based `session` in format "nifti" or "hdf5"."""
+        return self.betas_dir(subject) / f"betas_session{session:02d}{BETAS_SUFFIX[fmt]}"
+
+    def ncsnr(self, subject: str) -> Path:
+        return self.betas_dir(subject) / "ncsnr.nii.gz"
+
+    def ppdata_dir(self, subject: str) -> Path:
+        return self.root / "nsddata/ppdata" / subject / self.space
+
+    def roi(self, subject: str, name: str) -> Path:
+        return self.ppdata_dir(subject) / "roi" / f"{name}.nii.gz"
+
+    def brainmask(self, subject: str) -> Path:
+        return self.ppdata_dir(subject) / "brainmask.nii.gz"
+
+    def label_table(self, subject: str, name: str) -> Path:
+        return self.root / "nsddata/freesurfer" / subject / "label" / f"{name}.mgz.ctab"
