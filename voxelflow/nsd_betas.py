@@ -37,8 +37,11 @@ def read_masked_betas(path: str | Path, mask: np.ndarray) -> np.ndarray:
     return _read_nifti(path, mask)
 
 
-def _psc_scale(dtype: np.dtype) -> float:
-    return 1.0 / NSD_BETA_SCALE if np.issubdtype(dtype, np.integer) else 1.0
+def _to_percent_signal_change(betas: np.ndarray, stored_dtype: np.dtype) -> np.ndarray:
+    """Divide integer-stored betas by NSD's factor of 300, in place; float betas are PSC already."""
+    if np.issubdtype(stored_dtype, np.integer):
+        betas /= np.float32(NSD_BETA_SCALE)
+    return betas
 
 
 def _check_grid(path: Path, volume_shape: tuple, mask: np.ndarray) -> None:
@@ -78,8 +81,7 @@ def _read_nifti(path: Path, mask: np.ndarray) -> np.ndarray:
         raise InputError(f"cannot read betas {path}: {err}") from None
     if slope not in (0.0, 1.0) or inter != 0.0:
         out = out * (slope if slope else 1.0) + inter
-    out *= _psc_scale(dtype)
-    return out
+    return _to_percent_signal_change(out, dtype)
 
 
 def _read_hdf5(path: Path, mask: np.ndarray) -> np.ndarray:
@@ -95,15 +97,14 @@ def _read_hdf5(path: Path, mask: np.ndarray) -> np.ndarray:
             column_of = np.full(mask.shape, -1)
             column_of[mask] = np.arange(mask.sum())
             out = np.empty((data.shape[0], int(mask.sum())), dtype=np.float32)
-            scale = _psc_scale(data.dtype)
             for k in np.flatnonzero(mask.any(axis=(0, 1))):
                 plane = mask[:, :, k]
                 i0, i1 = np.flatnonzero(plane.any(1))[[0, -1]]
                 j0, j1 = np.flatnonzero(plane.any(0))[[0, -1]]
                 block = data[:, k, j0:j1 + 1, i0:i1 + 1]  # (trials, J, I)
                 inside = plane[i0:i1 + 1, j0:j1 + 1].T
-                out[:, column_of[i0:i1 + 1, j0:j1 + 1, k].T[inside]] = block[:, inside] * scale
-            return out
+                out[:, column_of[i0:i1 + 1, j0:j1 + 1, k].T[inside]] = block[:, inside]
+            return _to_percent_signal_change(out, data.dtype)
     except InputError:
         raise
     except (OSError, KeyError, ValueError) as err:

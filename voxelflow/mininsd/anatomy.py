@@ -163,6 +163,7 @@ def _plant_tuning(ijk, kind, u, w, depth, image_size, rng) -> tuple[np.ndarray, 
         ecc_frac = np.clip((depth[i, j, k][sel] - lo) / (hi - lo) + rng.normal(0, 0.05, sel.sum()), 0, 1)
         ecc = (2 + 0.42 * 64 * ecc_frac) * scale
         angle = np.pi / 2 * np.clip(-w[i, j, k][sel] / 0.8, -1, 1) + rng.normal(0, 0.1, sel.sum())
+        angle = np.clip(angle, -0.95 * np.pi / 2, 0.95 * np.pi / 2)  # stay in the contralateral field
         hemi_sign = np.where(u[i, j, k][sel] < 0, 1.0, -1.0)  # left hemisphere sees the right field
         prf_x[sel] = centre + hemi_sign * ecc * np.cos(angle)
         prf_y[sel] = centre - ecc * np.sin(angle)

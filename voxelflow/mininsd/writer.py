@@ -257,7 +257,7 @@ def _write_subject(layout, config, subject, subject_images, masterordering, n_se
 
     truth.attrs["n_sessions"] = n_sessions
     truth.attrs["volume_shape"] = shape
-    for name, data in [("ijk", general_ijk), ("kind", anatomy.kind.astype("S")), ("ncsnr", anatomy.ncsnr),
+    for name, data in [("ijk", general_ijk), ("kind", anatomy.kind.astype("S")), ("ncsnr", ncsnr[general_cols]),
                        ("dead", dead), ("session_gain", gains), ("session_offset", offsets)]:
         truth.create_dataset(name, data=data)
     brain.save(truth.create_group("true_brain"))

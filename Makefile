@@ -1,0 +1,38 @@
+# Set-up and everyday commands. Every pip call goes through constraints.txt.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip install --quiet -c constraints.txt
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-slow lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) -e '.[test]'
+	touch $@
+
+## make demo: run the whole DAG on the built-in mini-NSD (config.yaml as shipped).
+demo: install
+	$(BIN)/snakemake
+
+## make test: the fast test suite (what CI runs first).
+test: install
+	$(BIN)/python -m pytest
+
+## make test-slow: end-to-end tests that run Snakemake itself.
+test-slow: install
+	$(BIN)/python -m pytest -m slow
+
+## make lint: Snakemake's linter.
+lint: install
+	$(BIN)/snakemake --lint
+
+## make bench: speed and memory benchmarks (writes large temporary files).
+bench: install
+	$(BIN)/python benchmarks/bench_preprocess.py
+
+clean:
+	rm -rf results logs resources .snakemake

@@ -1,0 +1,18 @@
+# voxelflow: one DAG from an fMRI study in NSD's layout to encoders, decoders and figures.
+# Run `snakemake -n` for the plan; config.yaml is the one file to edit.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/preprocess.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_outputs(),

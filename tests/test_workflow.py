@@ -1,0 +1,79 @@
+"""The Snakemake DAG as a user runs it: dry run, lint, bad config, and (slow) whole runs."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+SMALL_MININSD = {"n_shared": 20, "n_unique": 40, "n_sessions": 4, "fewer_sessions": {"subj02": 3},
+                 "grid": [18, 22, 14]}
+
+
+def _run(workdir: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
+    workdir.mkdir(parents=True, exist_ok=True)
+    configfile = workdir / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    return subprocess.run([*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(configfile),
+                           "--cores", "2", *args], capture_output=True, text=True)
+
+
+def _shipped_config() -> dict:
+    return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def test_dry_run_plans_one_preprocess_job_per_subject(tmp_path):
+    proc = _run(tmp_path, _shipped_config(), "-n")
+    assert proc.returncode == 0, proc.stderr
+    jobs = {line.split()[0]: int(line.split()[1]) for line in proc.stdout.splitlines()
+            if line.split() and line.split()[0] in ("make_mininsd", "preprocess_subject")}
+    assert jobs == {"make_mininsd": 1, "preprocess_subject": 4}
+
+
+def test_lint_is_clean():
+    proc = subprocess.run([*SNAKEMAKE, "--lint"], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_config_typo_stops_before_any_job(tmp_path):
+    config = _shipped_config()
+    config["subjectz"] = config.pop("subjects")
+    proc = _run(tmp_path, config, "-n")
+    assert proc.returncode != 0
+    output = proc.stdout + proc.stderr
+    assert "config.yaml: top level: Additional properties are not allowed ('subjectz' was unexpected)" in output
+    assert len(output.splitlines()) < 8  # one message, not a schema dump
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
+    config = {**_shipped_config(), "subjects": ["subj01", "subj02"], "mininsd": SMALL_MININSD}
+    proc = _run(tmp_path, config)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for subject in ("subj01", "subj02"):
+        with h5py.File(tmp_path / f"results/{subject}/responses.h5") as f:
+            assert f["responses"].shape[0] == f["image_ids"].shape[0] > 0
+            assert set(f["split"][()].astype(str)) == {"train", "test"}
+    assert (tmp_path / "logs/subj01/preprocess.log").read_text()
+
+    config["subjects"].append("subj03")
+    proc = _run(tmp_path, config)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "results/subj03/responses.h5").is_file()
+
+
+@pytest.mark.slow
+def test_nsd_mode_reads_an_nsd_copy_and_reports_bad_subjects(tmp_path, mini_root):
+    config = {**_shipped_config(), "dataset": "nsd", "data_root": str(mini_root), "subjects": ["subj03"]}
+    proc = _run(tmp_path / "ok", config)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "ok/results/subj03/responses.h5").is_file()
+
+    proc = _run(tmp_path / "bad", {**config, "subjects": ["subj07"]})
+    assert proc.returncode != 0
+    assert "subj07" in proc.stderr
+    assert not (tmp_path / "bad/results/subj07").exists()

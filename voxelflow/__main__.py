@@ -1,0 +1,3 @@
+from voxelflow.cli import main
+
+main()

@@ -1,0 +1,60 @@
+"""`voxelflow` command line: the stages without Snakemake, for one-off use and scripting."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from voxelflow.script_runner import run_reporting_errors
+
+
+def _mininsd(args: argparse.Namespace) -> None:
+    from voxelflow.mininsd import MiniNSDConfig, write_mininsd
+
+    config = MiniNSDConfig(subjects=[f"subj{s:02d}" for s in range(1, args.subjects + 1)], seed=args.seed,
+                           betas_format=args.betas_format)
+    write_mininsd(args.out, config)
+
+
+def _preprocess(args: argparse.Namespace) -> None:
+    from voxelflow.nsd_study import NSDStudy
+    from voxelflow.preprocess import preprocess_subject
+    from voxelflow.responses import write_responses
+
+    study = NSDStudy(args.data_root, args.space, args.betas_version, args.betas_format)
+    subject = study.subject(args.subject, mask_roi=args.mask_roi)
+    responses = preprocess_subject(subject, args.zscore_stats, args.ncsnr)
+    responses.attrs["study_root"] = str(args.data_root)
+    write_responses(args.out, responses)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `voxelflow` command."""
+    parser = argparse.ArgumentParser(prog="voxelflow", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    mini = commands.add_parser("mininsd", help="write the built-in mini-NSD")
+    mini.add_argument("out", type=Path, help="folder to hold nsddata/, nsddata_betas/, ...")
+    mini.add_argument("--subjects", type=int, default=4)
+    mini.add_argument("--seed", type=int, default=0)
+    mini.add_argument("--betas-format", choices=["nifti", "hdf5", "both"], default="nifti")
+    mini.set_defaults(run=_mininsd)
+
+    pre = commands.add_parser("preprocess", help="one subject's betas -> responses.h5")
+    pre.add_argument("--data-root", type=Path, required=True)
+    pre.add_argument("--subject", required=True)
+    pre.add_argument("--out", type=Path, required=True)
+    pre.add_argument("--space", default="func1pt8mm")
+    pre.add_argument("--betas-version", default="betas_fithrf_GLMdenoise_RR")
+    pre.add_argument("--betas-format", choices=["auto", "nifti", "hdf5"], default="auto")
+    pre.add_argument("--mask-roi", default="nsdgeneral")
+    pre.add_argument("--zscore-stats", choices=["all", "train"], default="all")
+    pre.add_argument("--ncsnr", choices=["auto", "study", "estimated"], default="auto")
+    pre.set_defaults(run=_preprocess)
+
+    args = parser.parse_args(argv)
+    run_reporting_errors(lambda: args.run(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""Run a workflow script or CLI command: log to a file and the screen, bad input as one line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from voxelflow.errors import InputError
+
+log = logging.getLogger("voxelflow")
+
+
+def setup_logging(log_path: str | Path | None = None) -> None:
+    """Send voxelflow's log records to stderr and, when given, to `log_path`."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_path:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_path, mode="w"))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", handlers=handlers,
+                        force=True)
+    logging.captureWarnings(True)
+
+
+def run_reporting_errors(task: Callable[[], None], log_path: str | Path | None = None) -> None:
+    """Run `task`; on InputError log its message as one line and exit with status 1."""
+    setup_logging(log_path)
+    try:
+        task()
+    except InputError as err:
+        log.error("error: %s", err)
+        sys.exit(1)

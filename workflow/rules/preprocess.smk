@@ -1,0 +1,40 @@
+# Study files -> per-subject response tensors (results/{subject}/responses.h5).
+
+
+rule make_mininsd:
+    output:
+        nsddata=directory(mininsd_outputs()["nsddata"]),
+        nsddata_betas=directory(mininsd_outputs()["nsddata_betas"]),
+        nsddata_stimuli=directory(mininsd_outputs()["nsddata_stimuli"]),
+        truth=mininsd_outputs()["truth"],
+    params:
+        mininsd=config["mininsd"],
+        subjects=SUBJECTS,
+    log:
+        "logs/make_mininsd.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+    conda:
+        "../envs/voxelflow.yaml"
+    script:
+        "../scripts/make_mininsd.py"
+
+
+rule preprocess_subject:
+    input:
+        unpack(study_inputs),
+    output:
+        responses="results/{subject}/responses.h5",
+    params:
+        data_root=DATA_ROOT,
+        preprocess=config["preprocess"],
+    log:
+        "logs/{subject}/preprocess.log",
+    threads: 1
+    resources:
+        mem_mb=16000,
+    conda:
+        "../envs/voxelflow.yaml"
+    script:
+        "../scripts/preprocess_subject.py"
