@@ -9,8 +9,8 @@ Float files (e.g. betas of another study) are taken as percent signal change alr
 
 from __future__ import annotations
 
-import gzip
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import h5py
@@ -19,8 +19,17 @@ import numpy as np
 
 from voxelflow.errors import InputError
 
+try:  # ISA-L inflates gzip about 1.7x faster than zlib; NSD ships ~42 GB of .nii.gz per subject
+    from isal.isal_zlib import decompressobj
+    from isal.isal_zlib import error as _InflateError
+except ImportError:  # pragma: no cover - isal is a dependency, zlib the fallback
+    from zlib import decompressobj
+    from zlib import error as _InflateError
+
 NSD_BETA_SCALE = 300.0  # NSD stores betas as int16 of percent signal change x 300
 _TRIALS_PER_READ = 8  # NIfTI volumes decoded per read: bounds the transient memory
+_BLOCK = 1 << 20  # compressed bytes read at once
+_PIECE = 1 << 22  # most decompressed bytes produced at once
 
 
 def read_masked_betas(path: str | Path, mask: np.ndarray) -> np.ndarray:
@@ -52,6 +61,25 @@ def _check_grid(path: Path, volume_shape: tuple, mask: np.ndarray) -> None:
         )
 
 
+def _file_pieces(path: Path) -> Iterator[bytes]:
+    """The bytes of `path` in pieces of at most _PIECE, decompressed if it is gzip (multi-member too)."""
+    with open(path, "rb") as f:
+        if not path.name.endswith(".gz"):
+            while piece := f.read(_PIECE):
+                yield piece
+            return
+        inflater = decompressobj(31)
+        data = f.read(_BLOCK)
+        while data:
+            yield inflater.decompress(data, _PIECE)
+            if inflater.eof:
+                data = inflater.unused_data or f.read(_BLOCK)
+                if data:
+                    inflater = decompressobj(31)
+            else:
+                data = inflater.unconsumed_tail or f.read(_BLOCK)
+
+
 def _read_nifti(path: Path, mask: np.ndarray) -> np.ndarray:
     try:
         image = nib.load(path)
@@ -67,18 +95,30 @@ def _read_nifti(path: Path, mask: np.ndarray) -> np.ndarray:
     # The data block is in Fortran order: volume t holds voxel (i, j, k) at i + X*j + X*Y*k.
     columns = np.ravel_multi_index(np.nonzero(mask), shape[:3], order="F")
     out = np.empty((n_trials, len(columns)), dtype=np.float32)
-    opener = gzip.open if path.name.endswith(".gz") else open
+    volume_bytes = n_spatial * dtype.itemsize
+    pending = bytearray()
+    skip, trial = offset, 0
     try:
-        with opener(path, "rb") as f:
-            f.seek(offset)
-            for start in range(0, n_trials, _TRIALS_PER_READ):
-                n = min(_TRIALS_PER_READ, n_trials - start)
-                raw = f.read(n * n_spatial * dtype.itemsize)
-                if len(raw) != n * n_spatial * dtype.itemsize:
-                    raise InputError(f"betas {path} is truncated: it ends inside trial {start + 1} of {n_trials}")
-                out[start:start + n] = np.frombuffer(raw, dtype).reshape(n, n_spatial)[:, columns]
-    except (OSError, EOFError, zlib.error) as err:
+        for piece in _file_pieces(path):
+            if skip:
+                cut = min(skip, len(piece))
+                piece, skip = piece[cut:], skip - cut
+            pending += piece
+            while trial < n_trials:
+                n = min(_TRIALS_PER_READ, n_trials - trial)
+                if len(pending) < n * volume_bytes:
+                    break
+                volumes = np.frombuffer(pending, dtype, count=n * n_spatial).reshape(n, n_spatial)
+                out[trial:trial + n] = volumes[:, columns]
+                del volumes  # release the view before the buffer shrinks
+                del pending[: n * volume_bytes]
+                trial += n
+            if trial == n_trials:
+                break
+    except (OSError, EOFError, zlib.error, _InflateError) as err:
         raise InputError(f"cannot read betas {path}: {err}") from None
+    if trial < n_trials:
+        raise InputError(f"betas {path} is truncated: it ends inside trial {trial + 1} of {n_trials}")
     if slope not in (0.0, 1.0) or inter != 0.0:
         out = out * (slope if slope else 1.0) + inter
     return _to_percent_signal_change(out, dtype)

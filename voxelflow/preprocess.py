@@ -42,19 +42,51 @@ def zscore_session(betas: np.ndarray, stats_rows: np.ndarray | None = None) -> n
     return betas
 
 
-def _accumulate(sums: np.ndarray, sums_sq: np.ndarray, rows: np.ndarray, z: np.ndarray) -> None:
-    """Add trials z (n_trials, n_voxels) and their squares into rows `rows` of sums / sums_sq."""
-    for start in range(0, len(rows), _CHUNK):
-        r, block = rows[start:start + _CHUNK], z[start:start + _CHUNK]
-        occurrence = np.zeros(len(r), dtype=int)  # k-th trial of the same image within the chunk
-        for i in range(1, len(r)):
-            occurrence[i] = np.count_nonzero(r[:i] == r[i])
-        for k in range(occurrence.max() + 1):
-            take = occurrence == k
-            part = block[take]
-            sums[r[take]] += part
-            part *= part
-            sums_sq[r[take]] += part
+class RepeatSums:
+    """Running per-image sums of z-scored single trials, for averaging and the noise ceiling.
+
+    image_ids: (n_images,) sorted 0-based ids; sums, sums_sq: (n_images, n_voxels)
+    float32 sum and sum of squares of each image's trials; counts: (n_images,).
+    """
+
+    def __init__(self, image_ids: np.ndarray, n_voxels: int):
+        self.image_ids = image_ids
+        self.sums = np.zeros((len(image_ids), n_voxels), dtype=np.float32)
+        self.sums_sq = np.zeros((len(image_ids), n_voxels), dtype=np.float32)
+        self.counts = np.zeros(len(image_ids), dtype=np.int64)
+
+    def add(self, z: np.ndarray, trial_image_ids: np.ndarray) -> None:
+        """Add trials z (n_trials, n_voxels) shown with images `trial_image_ids` (n_trials,)."""
+        rows = np.searchsorted(self.image_ids, trial_image_ids)
+        self.counts += np.bincount(rows, minlength=len(self.image_ids))
+        for start in range(0, len(rows), _CHUNK):
+            r, block = rows[start:start + _CHUNK], z[start:start + _CHUNK]
+            occurrence = np.zeros(len(r), dtype=int)  # k-th trial of the same image within the chunk
+            for i in range(1, len(r)):
+                occurrence[i] = np.count_nonzero(r[:i] == r[i])
+            for k in range(occurrence.max() + 1):
+                take = occurrence == k
+                part = block[take]
+                self.sums[r[take]] += part
+                part *= part
+                self.sums_sq[r[take]] += part
+
+
+def add_session(subject: Subject, index: int, sums: RepeatSums, zscore_stats: str = "all") -> np.ndarray:
+    """Read, z-score and add 0-based session `index` of `subject` into `sums`.
+
+    Non-finite betas are set to 0 before z-scoring; returns the (n_voxels,) bool
+    mask of voxels that had any, for the caller to drop.
+    """
+    betas = subject.read_session(index)
+    trial_ids = subject.trial_image_ids[index]
+    nonfinite = ~np.isfinite(betas).all(axis=0)
+    if nonfinite.any():
+        betas[:, nonfinite] = 0.0
+    stats_rows = None if zscore_stats == "all" else ~np.isin(trial_ids, subject.shared_image_ids)
+    zscore_session(betas, stats_rows)
+    sums.add(betas, trial_ids)
+    return nonfinite
 
 
 def preprocess_subject(subject: Subject, zscore_stats: str = "all", ncsnr_source: str = "auto") -> ResponseSet:
@@ -74,30 +106,21 @@ def preprocess_subject(subject: Subject, zscore_stats: str = "all", ncsnr_source
         raise InputError(f"ncsnr: 'study' was asked for but {subject.name} ships no ncsnr file")
 
     image_ids = np.unique(np.concatenate(subject.trial_image_ids))
-    n_images, n_voxels = len(image_ids), subject.n_voxels
-    sums = np.zeros((n_images, n_voxels), dtype=np.float32)
-    sums_sq = np.zeros((n_images, n_voxels), dtype=np.float32)
-    counts = np.zeros(n_images, dtype=np.int64)
+    n_voxels = subject.n_voxels
+    sums = RepeatSums(image_ids, n_voxels)
     bad = np.zeros(n_voxels, dtype=bool)
     first_bad = None
     for index, path in enumerate(tqdm(subject.session_paths, desc=f"{subject.name} sessions", unit="session")):
-        betas = subject.read_session(index)
-        trial_ids = subject.trial_image_ids[index]
-        nonfinite = ~np.isfinite(betas).all(axis=0)
+        nonfinite = add_session(subject, index, sums, zscore_stats)
         if nonfinite.any():
             bad |= nonfinite
             first_bad = first_bad or path.name
-            betas[:, nonfinite] = 0.0
-        stats_rows = None if zscore_stats == "all" else ~np.isin(trial_ids, subject.shared_image_ids)
-        zscore_session(betas, stats_rows)
-        rows = np.searchsorted(image_ids, trial_ids)
-        _accumulate(sums, sums_sq, rows, betas)
-        counts += np.bincount(rows, minlength=n_images)
-        log.info("%s: read %s (%d trials)", subject.name, path.name, len(trial_ids))
+        log.info("%s: read %s (%d trials)", subject.name, path.name, len(subject.trial_image_ids[index]))
 
-    ncsnr_estimated = ncsnr_from_sums(sums, sums_sq, counts)
-    del sums_sq
-    responses = sums
+    counts = sums.counts
+    ncsnr_estimated = ncsnr_from_sums(sums.sums, sums.sums_sq, counts)
+    responses = sums.sums
+    del sums  # frees the squares before the responses are handed out
     responses /= counts[:, None]
     is_test = np.isin(image_ids, subject.shared_image_ids)
     if not is_test.any():
