@@ -31,6 +31,9 @@ class NSDLayout:
     space: str = "func1pt8mm"
     betas_version: str = "betas_fithrf_GLMdenoise_RR"
 
+    def __post_init__(self):
+        object.__setattr__(self, "root", Path(self.root))
+
     @property
     def expdesign(self) -> Path:
         return self.root / "nsddata/experiments/nsd/nsd_expdesign.mat"
@@ -62,6 +65,9 @@ class NSDLayout:
 
     def roi(self, subject: str, name: str) -> Path:
         return self.ppdata_dir(subject) / "roi" / f"{name}.nii.gz"
+
+    def mean_epi(self, subject: str) -> Path:
+        return self.ppdata_dir(subject) / "mean.nii.gz"
 
     def brainmask(self, subject: str) -> Path:
         return self.ppdata_dir(subject) / "brainmask.nii.gz"

@@ -79,6 +79,12 @@ def write_responses(path: str | Path, data: ResponseSet) -> None:
             roi.create_dataset(name, data=mask).attrs["family"] = family_of.get(name, "")
 
 
+def read_image_ids(path: str | Path) -> np.ndarray:
+    """Only the `image_ids` (n_images,) of a response store."""
+    with h5py.File(path, "r") as f:
+        return f["image_ids"][()]
+
+
 def read_responses(path: str | Path) -> ResponseSet:
     """Read a response store written by `write_responses`."""
     path = Path(path)

@@ -24,10 +24,17 @@ def setup_logging(log_path: str | Path | None = None) -> None:
 
 
 def run_reporting_errors(task: Callable[[], None], log_path: str | Path | None = None) -> None:
-    """Run `task`; on InputError log its message as one line and exit with status 1."""
+    """Run `task`; on InputError log its message as one line and exit with status 1.
+
+    Any other exception is a bug: it is logged with its traceback (so the log file
+    holds it) and raised again.
+    """
     setup_logging(log_path)
     try:
         task()
     except InputError as err:
         log.error("error: %s", err)
         sys.exit(1)
+    except Exception:
+        log.exception("unexpected failure")
+        raise

@@ -24,6 +24,7 @@ import h5py
 import nibabel as nib
 import numpy as np
 import pandas as pd
+from scipy import ndimage
 from scipy.io import savemat
 from tqdm import tqdm
 
@@ -251,6 +252,7 @@ def _write_subject(layout, config, subject, subject_images, masterordering, n_se
         ncsnr_volume[anatomy.brainmask] = ncsnr
         _save_nifti(ncsnr_volume, anatomy.affine, layout.ncsnr(subject))
     _save_nifti(anatomy.brainmask.astype(np.int16), anatomy.affine, layout.brainmask(subject))
+    _save_nifti(_mean_epi(anatomy.brainmask), anatomy.affine, layout.mean_epi(subject))
     for family, volume in anatomy.roi_volumes.items():
         _save_nifti(volume, anatomy.affine, layout.roi(subject, family))
         write_label_table(layout.label_table(subject, family), ROI_LABELS[family])
@@ -261,6 +263,12 @@ def _write_subject(layout, config, subject, subject_images, masterordering, n_se
                        ("dead", dead), ("session_gain", gains), ("session_offset", offsets)]:
         truth.create_dataset(name, data=data)
     brain.save(truth.create_group("true_brain"))
+
+
+def _mean_epi(brainmask: np.ndarray) -> np.ndarray:
+    """A plausible mean EPI: bright brain, darker towards its edge, dark background."""
+    distance = ndimage.distance_transform_edt(brainmask)
+    return np.where(brainmask, 600 + 600 * np.minimum(distance / 4, 1), 40).astype(np.float32)
 
 
 def _ravel(ijk: np.ndarray, shape) -> np.ndarray:

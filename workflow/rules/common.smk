@@ -14,10 +14,14 @@ validate(config, CONFIG_SCHEMA)  # fills in the schema's defaults
 SUBJECTS = config["subjects"]
 DATA_ROOT = config["data_root"]
 NSD_TREES = ["nsddata", "nsddata_betas", "nsddata_stimuli"]
+BACKBONES = list(config["backbones"])
+ENCODERS = list(config["encoders"])
 
 
 wildcard_constraints:
     subject="|".join(SUBJECTS),
+    backbone="|".join(BACKBONES),
+    encoder="|".join(ENCODERS),
 
 
 def mininsd_outputs():
@@ -40,6 +44,38 @@ def study_inputs(wildcards):
     }
 
 
+def stimuli_input():
+    """The stimulus brick, or for the demo the folder the generator writes it in."""
+    if config["dataset"] == "demo":
+        return mininsd_outputs()["nsddata_stimuli"]
+    return f"{DATA_ROOT}/nsddata_stimuli/stimuli/nsd/nsd_stimuli.hdf5"
+
+
+def anatomy_input(wildcards):
+    """The subject's mean EPI (figure background), or the generator's output for the demo."""
+    if config["dataset"] == "demo":
+        return mininsd_outputs()["nsddata"]
+    return f"{DATA_ROOT}/nsddata/ppdata/{wildcards.subject}/{config['preprocess']['space']}/mean.nii.gz"
+
+
+def backbone_spec(wildcards):
+    """The config entry of the {backbone} wildcard."""
+    return config["backbones"][wildcards.backbone]
+
+
+def encoder_summaries():
+    """Summary JSON of every (subject, encoder, backbone)."""
+    return expand("results/{subject}/encoders/{encoder}/{backbone}/summary.json",
+                  subject=SUBJECTS, encoder=ENCODERS, backbone=BACKBONES)
+
+
 def final_outputs():
     """Every target of `snakemake` with no arguments."""
-    return expand("results/{subject}/responses.h5", subject=SUBJECTS)
+    figures = ["accuracy_map", "glass_brain", "r_vs_noise_ceiling", "predicted_vs_measured"]
+    return [
+        *expand("results/{subject}/responses.h5", subject=SUBJECTS),
+        *encoder_summaries(),
+        "results/figures/encoding_roi_bars.png",
+        *expand("results/{subject}/figures/{encoder}-{backbone}/{figure}.png", subject=SUBJECTS,
+                encoder=ENCODERS, backbone=BACKBONES, figure=figures),
+    ]

@@ -1,0 +1,1 @@
+"""Image -> voxel models: frozen backbones, feature extraction, and the encoders fitted on them."""

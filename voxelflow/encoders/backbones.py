@@ -1,0 +1,137 @@
+"""Frozen image backbones: pixels -> (pooled embedding, patch tokens), differentiable end to end.
+
+Every backbone is a torch module taking images as (n, 3, H, W) float in [0, 1]
+(see `images_to_tensor`) and returning `pooled` (n, d) and `tokens` (n, t, d).
+Real open_clip towers load weights from a local file through open_clip's own
+factory; nothing is fetched from a hub. The demo and the tests use
+`vf-tiny-ViT`, a tiny open_clip ViT of the same classes, randomly initialised
+with a fixed seed.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import open_clip
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from voxelflow.errors import InputError
+
+open_clip.add_model_config(Path(__file__).parent / "model_configs")
+
+
+def images_to_tensor(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(n, H, W, 3) uint8 RGB -> (n, 3, H, W) float32 in [0, 1] on `device`."""
+    return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float() / 255.0
+
+
+class OpenClipBackbone(nn.Module):
+    """The image tower of an open_clip model.
+
+    model: an open_clip architecture name ("ViT-B-16", "ViT-L-14", or voxelflow's "vf-tiny-ViT")
+    pretrained: path of a local weights file, or None for random weights (seeded by `seed`)
+    layer: transformer block whose tokens are returned (-1: the last)
+    pooled is the model's image embedding (after its projection); tokens are the
+    class token followed by the patch tokens of `layer`: (n, 1 + n_patches, width).
+    """
+
+    def __init__(self, model: str, pretrained: str | None = None, layer: int = -1, seed: int = 0):
+        super().__init__()
+        if model not in open_clip.list_models():
+            raise InputError(f"unknown open_clip model {model!r}; known: {', '.join(open_clip.list_models()[:12])}, ...")
+        if pretrained is not None and not Path(pretrained).is_file():
+            raise InputError(f"backbone weights {pretrained} do not exist (weights are never downloaded)")
+        torch.manual_seed(seed)
+        try:
+            clip = open_clip.create_model(model, pretrained=pretrained, load_weights=pretrained is not None)
+        except RuntimeError as err:  # load_state_dict's size/key mismatch
+            raise InputError(f"backbone weights {pretrained} do not fit architecture {model!r}: "
+                             f"{str(err).splitlines()[0]}") from None
+        self.visual = clip.visual.eval().requires_grad_(False)
+        n_layers = len(self.visual.transformer.resblocks)
+        if not -n_layers <= layer < n_layers:
+            raise InputError(f"layer {layer} does not exist: {model} has {n_layers} blocks")
+        self.layer = layer % n_layers
+        cfg = open_clip.get_model_preprocess_cfg(clip)
+        self.image_size = int(np.atleast_1d(cfg["size"])[0])
+        self.register_buffer("mean", torch.tensor(cfg["mean"]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(cfg["std"]).view(1, 3, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = F.interpolate(images, size=(self.image_size, self.image_size), mode="bicubic", antialias=True,
+                          align_corners=False)
+        x = (x - self.mean) / self.std
+        out = self.visual.forward_intermediates(x.to(self.mean.dtype), indices=[self.layer], output_fmt="NLC",
+                                                output_extra_tokens=True)
+        tokens = torch.cat([out["image_intermediates_prefix"][0], out["image_intermediates"][0]], dim=1)
+        return out["image_features"], tokens
+
+
+def gabor_bank(size: int, wavelengths: list[float], n_orientations: int) -> torch.Tensor:
+    """Quadrature Gabor filters: (2 * len(wavelengths) * n_orientations, 1, size, size) float32.
+
+    Even and odd filters alternate; each has zero mean and unit norm. The Gaussian
+    envelope's sigma is half the wavelength (about one octave of bandwidth).
+    """
+    r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    y, x = torch.meshgrid(r, r, indexing="ij")
+    filters = []
+    for wavelength in wavelengths:
+        envelope = torch.exp(-(x**2 + y**2) / (2 * (wavelength / 2) ** 2))
+        for k in range(n_orientations):
+            theta = math.pi * k / n_orientations
+            phase = 2 * math.pi * (x * math.cos(theta) + y * math.sin(theta)) / wavelength
+            for carrier in (torch.cos(phase), torch.sin(phase)):
+                f = envelope * carrier
+                f = f - f.mean()
+                filters.append(f / f.norm())
+    return torch.stack(filters).unsqueeze(1).float()
+
+
+class GaborBackbone(nn.Module):
+    """A fixed, non-learned baseline: Gabor energy on a spatial grid.
+
+    The luminance image (resized to `image_size`) is filtered by quadrature pairs
+    at `wavelengths` (pixels) and `n_orientations`; energy = sqrt(even^2 + odd^2),
+    averaged within each cell of a grid x grid partition. tokens are the cells:
+    (n, grid^2, channels); pooled is all cells concatenated (n, grid^2 * channels).
+    """
+
+    def __init__(self, image_size: int = 64, wavelengths: tuple[float, ...] = (4.0, 8.0, 16.0),
+                 n_orientations: int = 4, grid: int = 8):
+        super().__init__()
+        if image_size % grid:
+            raise InputError(f"gabor: image_size {image_size} must be a multiple of grid {grid}")
+        self.image_size, self.grid = image_size, grid
+        size = int(2 * max(wavelengths)) | 1
+        self.register_buffer("filters", gabor_bank(size, list(wavelengths), n_orientations))
+        self.register_buffer("luminance", torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = F.interpolate(images, size=(self.image_size, self.image_size), mode="bilinear", antialias=True,
+                          align_corners=False)
+        lum = (x * self.luminance).sum(1, keepdim=True)
+        lum = lum - lum.mean(dim=(2, 3), keepdim=True)
+        response = F.conv2d(lum, self.filters, padding=self.filters.shape[-1] // 2)
+        energy = torch.sqrt(response[:, 0::2] ** 2 + response[:, 1::2] ** 2 + 1e-8)
+        cells = F.adaptive_avg_pool2d(energy, self.grid)  # (n, channels, grid, grid)
+        tokens = cells.flatten(2).transpose(1, 2)
+        return tokens.flatten(1), tokens
+
+
+def build_backbone(name: str, spec: dict) -> nn.Module:
+    """A backbone from its config entry: {"type": "open_clip", "model": ..., "pretrained": ...} or {"type": "gabor", ...}."""
+    spec = dict(spec)
+    kind = spec.pop("type", None)
+    try:
+        if kind == "open_clip":
+            return OpenClipBackbone(**spec)
+        if kind == "gabor":
+            return GaborBackbone(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()})
+    except TypeError as err:
+        raise InputError(f"backbones.{name}: {err}") from None
+    raise InputError(f"backbones.{name}.type must be open_clip or gabor, got {kind!r}")

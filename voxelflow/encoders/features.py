@@ -1,0 +1,105 @@
+"""Backbone features of stimulus images: `results/features/{backbone}.h5`.
+
+Layout: `image_ids` (n,) int64 ascending 0-based NSD ids; `pooled` (n, d) float16;
+`tokens` (n, t, d_tokens) float16, one chunk per image. Attributes: backbone, spec (JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from voxelflow.atomic_output import atomic_output
+from voxelflow.devices import resolve_device
+from voxelflow.encoders.backbones import images_to_tensor
+from voxelflow.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Features:
+    """image_ids (n,); pooled (n, d) float32; tokens (n, t, d_tokens) float32 or None."""
+
+    image_ids: np.ndarray
+    pooled: np.ndarray
+    tokens: np.ndarray | None = None
+
+
+def extract_features(backbone: nn.Module, stimuli_path: str | Path, image_ids: np.ndarray, out_path: str | Path,
+                     batch_size: int = 64, device: str = "auto", attrs: dict | None = None) -> None:
+    """Run `backbone` over the images `image_ids` of the stimulus brick and write the features file.
+
+    The brick (`imgBrick`, (n_images, H, W, 3) uint8) is read `batch_size` images
+    at a time. On CUDA the backbone runs in float16 autocast; on the CPU in float32.
+    """
+    image_ids = np.unique(np.asarray(image_ids, dtype=np.int64))
+    device = resolve_device(device)
+    backbone = backbone.to(device).eval()
+    with h5py.File(_open_checked(stimuli_path), "r") as stimuli:
+        brick = stimuli["imgBrick"]
+        missing = image_ids[(image_ids < 0) | (image_ids >= len(brick))]
+        if len(missing):
+            raise InputError(f"{len(missing)} images are missing from {stimuli_path} (it holds {len(brick)}); "
+                             f"first missing id: {missing[0]}")
+        with atomic_output(out_path) as tmp, h5py.File(tmp, "w") as out:
+            out.attrs.update(attrs or {})
+            out.create_dataset("image_ids", data=image_ids)
+            pooled = tokens = None
+            for start in tqdm(range(0, len(image_ids), batch_size), desc=f"features {Path(out_path).stem}",
+                              unit="batch"):
+                ids = image_ids[start:start + batch_size]
+                with torch.no_grad(), torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
+                    p, t = backbone(images_to_tensor(brick[ids], device))
+                if pooled is None:
+                    pooled = out.create_dataset("pooled", (len(image_ids), p.shape[1]), dtype=np.float16)
+                    tokens = out.create_dataset("tokens", (len(image_ids), *t.shape[1:]), dtype=np.float16,
+                                                chunks=(1, *t.shape[1:]))
+                pooled[start:start + len(ids)] = p.float().cpu().numpy()
+                tokens[start:start + len(ids)] = t.float().cpu().numpy()
+    log.info("wrote features of %d images to %s", len(image_ids), out_path)
+
+
+def _open_checked(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"stimulus file {path} does not exist")
+    return path
+
+
+def load_features(path: str | Path, image_ids: np.ndarray | None = None, tokens: bool = False) -> Features:
+    """Features of `image_ids` (all if None), rows in the order of `image_ids`, as float32."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"features file {path} does not exist; run the extract_features rule first")
+    with h5py.File(path, "r") as f:
+        stored = f["image_ids"][()]
+        if image_ids is None:
+            rows = np.arange(len(stored))
+        else:
+            rows = np.searchsorted(stored, image_ids)
+            rows = np.minimum(rows, len(stored) - 1)
+            absent = stored[rows] != image_ids
+            if absent.any():
+                raise InputError(f"{path} lacks features of {absent.sum()} images (first: {image_ids[absent][0]})")
+        order = np.argsort(rows)  # h5py reads rows in increasing order
+        pooled = np.empty((len(rows), f["pooled"].shape[1]), dtype=np.float32)
+        pooled[order] = f["pooled"][np.sort(rows)]
+        token_array = None
+        if tokens:
+            token_array = np.empty((len(rows), *f["tokens"].shape[1:]), dtype=np.float32)
+            token_array[order] = f["tokens"][np.sort(rows)]
+        return Features(stored[rows], pooled, token_array)
+
+
+def backbone_spec_json(spec: dict) -> str:
+    """The backbone's config entry as canonical JSON, stored with its features."""
+    return json.dumps(spec, sort_keys=True)

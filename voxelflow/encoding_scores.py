@@ -1,0 +1,66 @@
+"""Score any encoder's test predictions against a subject's responses: per voxel and per ROI."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from voxelflow.atomic_output import atomic_output
+from voxelflow.errors import InputError
+from voxelflow.metrics import fdr_significant, noise_normalized_accuracy, pearson_r, r_p_values, roi_summary
+from voxelflow.responses import ResponseSet
+
+DEFAULT_ROIS = ["V1", "V2", "V3", "hV4", "floc-faces", "floc-bodies", "floc-places", "floc-words", "nsdgeneral"]
+
+
+@dataclass
+class EncoderScores:
+    """Per-voxel test scores: r, nna (percent of explainable variance), p (one-sided), significant (FDR 5 %),
+    and the scored predictions (n_test, n_voxels)."""
+
+    predicted: np.ndarray
+    r: np.ndarray
+    nna: np.ndarray
+    p: np.ndarray
+    significant: np.ndarray
+    n_test: int
+
+
+def score_predictions(predicted: np.ndarray, responses: ResponseSet) -> EncoderScores:
+    """Score predictions (n_test, n_voxels) of the test images, in `responses`' test order."""
+    measured = responses.responses[responses.is_test]
+    if predicted.shape != measured.shape:
+        raise InputError(f"predictions {predicted.shape} do not match the test responses {measured.shape}")
+    r = pearson_r(predicted.astype(np.float64), measured.astype(np.float64))
+    p = r_p_values(r, len(measured))
+    return EncoderScores(predicted.astype(np.float32), r, noise_normalized_accuracy(r, responses.noise_ceiling), p,
+                         fdr_significant(p), len(measured))
+
+
+def summarize(scores: EncoderScores, responses: ResponseSet, rois: list[str]) -> dict:
+    """Per-ROI summary for the ROIs of `rois` that the subject has."""
+    present = [name for name in rois if name in responses.rois.names]
+    return roi_summary(scores.r, scores.nna, scores.significant, responses.rois, present)
+
+
+def write_scores(path: str | Path, scores: EncoderScores, summary: dict, summary_path: str | Path,
+                 attrs: dict) -> None:
+    """Per-voxel scores to HDF5 and the per-ROI summary (plus `attrs`) to JSON, both atomically."""
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs.update(attrs)
+        f.attrs["n_test"] = scores.n_test
+        for name in ("predicted", "r", "nna", "p", "significant"):
+            f.create_dataset(name, data=getattr(scores, name))
+    with atomic_output(summary_path) as tmp:
+        Path(tmp).write_text(json.dumps({**attrs, "n_test": scores.n_test, "rois": summary}, indent=2))
+
+
+def read_scores(path: str | Path) -> EncoderScores:
+    """Per-voxel scores written by `write_scores`."""
+    with h5py.File(path, "r") as f:
+        return EncoderScores(f["predicted"][()], f["r"][()], f["nna"][()], f["p"][()], f["significant"][()],
+                             int(f.attrs["n_test"]))

@@ -1,0 +1,120 @@
+"""Figures of encoding results. Each function takes data and returns a matplotlib Figure; none fits models.
+
+Rendering is offline (Agg). Volumes are drawn in the subject's own space with
+the study's affine (nilearn), over the subject's mean EPI or brain mask.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402 - after choosing the backend
+import nibabel as nib  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from nilearn import plotting  # noqa: E402
+
+from voxelflow.atomic_output import atomic_output  # noqa: E402
+
+
+def roi_bar_plot(table: pd.DataFrame, value: str = "median_nna",
+                 ylabel: str = "noise-normalised accuracy (%)") -> Figure:
+    """Bars: mean over subjects of `value` per ROI (x) and model (one bar per model); dots: subjects.
+
+    table: one row per (subject, model, roi) with columns subject, model, roi and `value`.
+    """
+    rois = list(dict.fromkeys(table["roi"]))
+    models = list(dict.fromkeys(table["model"]))
+    width = 0.8 / len(models)
+    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(rois) * max(1, len(models) / 2)), 4))
+    for m, model in enumerate(models):
+        rows = table[table["model"] == model]
+        x = np.arange(len(rois)) + (m - (len(models) - 1) / 2) * width
+        means = [rows.loc[rows["roi"] == roi, value].mean() for roi in rois]
+        ax.bar(x, means, width, label=model, alpha=0.8)
+        for xi, roi in zip(x, rois):
+            dots = rows.loc[rows["roi"] == roi, value].to_numpy()
+            ax.scatter(np.full(len(dots), xi), dots, color="black", s=10, zorder=3)
+    ax.set_xticks(np.arange(len(rois)), rois, rotation=30, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.legend(frameon=False, fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def _volume_image(values: np.ndarray, ijk: np.ndarray, shape: tuple, affine: np.ndarray) -> nib.Nifti1Image:
+    volume = np.zeros(shape, dtype=np.float32)
+    volume[tuple(ijk.T)] = np.nan_to_num(values)
+    return nib.Nifti1Image(volume, affine)
+
+
+def accuracy_map(values: np.ndarray, ijk: np.ndarray, shape: tuple, affine: np.ndarray,
+                 background: nib.Nifti1Image, title: str) -> Figure:
+    """Per-voxel values (n_voxels,) as axial slices over `background`, in the subject's space."""
+    fig = plt.figure(figsize=(10, 3))
+    image = _volume_image(values, ijk, shape, affine)
+    finite = values[np.isfinite(values)]
+    vmax = float(np.percentile(np.abs(finite), 99)) if len(finite) else 1.0
+    plotting.plot_stat_map(image, bg_img=background, display_mode="z", cut_coords=6, figure=fig, title=title,
+                           vmax=vmax or 1.0, colorbar=True, draw_cross=False, annotate=False)
+    return fig
+
+
+def glass_brain(values: np.ndarray, ijk: np.ndarray, shape: tuple, affine: np.ndarray, title: str) -> Figure:
+    """Maximum-intensity projections of per-voxel values (n_voxels,), subject space."""
+    fig = plt.figure(figsize=(8, 3))
+    finite = values[np.isfinite(values)]
+    vmax = float(np.percentile(np.abs(finite), 99)) if len(finite) else 1.0
+    plotting.plot_glass_brain(_volume_image(values, ijk, shape, affine), figure=fig, title=title, colorbar=True,
+                              plot_abs=False, vmax=vmax or 1.0, annotate=False)
+    return fig
+
+
+def r_vs_noise_ceiling(r: np.ndarray, noise_ceiling: np.ndarray, groups: dict[str, np.ndarray]) -> Figure:
+    """Scatter of test r (n_voxels,) against the noise ceiling (percent), coloured by ROI group.
+
+    The dashed curve r = sqrt(NC / 100) is the best any model can reach.
+    """
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    ax.scatter(noise_ceiling, r, s=3, color="lightgrey", label="all voxels")
+    for name, mask in groups.items():
+        ax.scatter(noise_ceiling[mask], r[mask], s=5, label=name)
+    nc = np.linspace(0, max(100, float(np.nanmax(noise_ceiling))), 200)
+    ax.plot(nc, np.sqrt(nc / 100), "k--", lw=1, label="ceiling")
+    ax.set_xlabel("noise ceiling (% variance)")
+    ax.set_ylabel("test r")
+    ax.legend(frameon=False, fontsize="x-small", markerscale=3)
+    fig.tight_layout()
+    return fig
+
+
+def predicted_vs_measured(predicted: np.ndarray, measured: np.ndarray, titles: list[str]) -> Figure:
+    """One scatter per voxel: predicted (n_test, k) against measured (n_test, k) test responses."""
+    k = predicted.shape[1]
+    cols = min(k, 4)
+    rows = int(np.ceil(k / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3 * rows), squeeze=False)
+    for j, ax in enumerate(axes.ravel()):
+        if j >= k:
+            ax.axis("off")
+            continue
+        ax.scatter(measured[:, j], predicted[:, j], s=6)
+        lo = min(measured[:, j].min(), predicted[:, j].min())
+        hi = max(measured[:, j].max(), predicted[:, j].max())
+        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+        ax.set_title(titles[j], fontsize="small")
+        ax.set_xlabel("measured")
+        ax.set_ylabel("predicted")
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig: Figure, path: str) -> None:
+    """Save as PNG (150 dpi) and release the figure's memory."""
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=150, format="png")
+    plt.close(fig)

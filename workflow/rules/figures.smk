@@ -1,0 +1,65 @@
+# Encoding figures for the report (`snakemake --report report.html`).
+
+
+rule encoding_roi_bars:
+    input:
+        summaries=encoder_summaries(),
+    output:
+        report(
+            "results/figures/encoding_roi_bars.png",
+            caption="../report/encoding_roi_bars.rst",
+            category="Encoding",
+            subcategory="All subjects",
+        ),
+    log:
+        "logs/figures/encoding_roi_bars.log",
+    conda:
+        "../envs/voxelflow.yaml"
+    script:
+        "../scripts/plot_roi_bars.py"
+
+
+rule encoding_maps:
+    input:
+        responses="results/{subject}/responses.h5",
+        scores="results/{subject}/encoders/{encoder}/{backbone}/scores.h5",
+        anatomy=anatomy_input,
+    output:
+        accuracy_map=report(
+            "results/{subject}/figures/{encoder}-{backbone}/accuracy_map.png",
+            caption="../report/accuracy_map.rst",
+            category="Encoding",
+            subcategory="{subject}",
+            labels={"figure": "accuracy map", "model": "{encoder}-{backbone}"},
+        ),
+        glass_brain=report(
+            "results/{subject}/figures/{encoder}-{backbone}/glass_brain.png",
+            caption="../report/glass_brain.rst",
+            category="Encoding",
+            subcategory="{subject}",
+            labels={"figure": "glass brain", "model": "{encoder}-{backbone}"},
+        ),
+        r_vs_noise_ceiling=report(
+            "results/{subject}/figures/{encoder}-{backbone}/r_vs_noise_ceiling.png",
+            caption="../report/r_vs_noise_ceiling.rst",
+            category="Encoding",
+            subcategory="{subject}",
+            labels={"figure": "r vs noise ceiling", "model": "{encoder}-{backbone}"},
+        ),
+        predicted_vs_measured=report(
+            "results/{subject}/figures/{encoder}-{backbone}/predicted_vs_measured.png",
+            caption="../report/predicted_vs_measured.rst",
+            category="Encoding",
+            subcategory="{subject}",
+            labels={"figure": "predicted vs measured", "model": "{encoder}-{backbone}"},
+        ),
+    params:
+        data_root=DATA_ROOT,
+        space=config["preprocess"]["space"],
+        rois=config["rois"],
+    log:
+        "logs/{subject}/figures/{encoder}-{backbone}.log",
+    conda:
+        "../envs/voxelflow.yaml"
+    script:
+        "../scripts/plot_encoding_maps.py"

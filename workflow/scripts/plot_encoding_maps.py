@@ -1,0 +1,35 @@
+"""Snakemake glue: per-subject encoding figures of one encoder and backbone (rule encoding_maps)."""
+
+import nibabel as nib
+import numpy as np
+
+from voxelflow import figures
+from voxelflow.encoding_scores import read_scores
+from voxelflow.nsd_layout import NSDLayout
+from voxelflow.responses import read_responses
+from voxelflow.script_runner import run_reporting_errors
+
+
+def main(smk) -> None:
+    subject, model = smk.wildcards.subject, f"{smk.wildcards.encoder}-{smk.wildcards.backbone}"
+    responses = read_responses(smk.input.responses)
+    scores = read_scores(smk.input.scores)
+    layout = NSDLayout(smk.params.data_root, smk.params.space)
+    background_path = layout.mean_epi(subject)
+    background = nib.load(background_path if background_path.is_file() else layout.brainmask(subject))
+    volume = (responses.ijk, responses.volume_shape, responses.affine)
+    title = f"{subject} {model}: test r"
+    figures.save_figure(figures.accuracy_map(scores.r, *volume, background, title), smk.output.accuracy_map)
+    figures.save_figure(figures.glass_brain(scores.r, *volume, title), smk.output.glass_brain)
+    rois = [name for name in smk.params.rois if name in responses.rois.names]
+    groups = {name: responses.rois.mask(name) for name in rois}
+    figures.save_figure(figures.r_vs_noise_ceiling(scores.r, responses.noise_ceiling, groups),
+                        smk.output.r_vs_noise_ceiling)
+    best = [int(np.flatnonzero(mask)[np.argmax(scores.r[mask])]) for mask in groups.values() if mask.any()]
+    titles = [f"{name}: voxel {v}, r = {scores.r[v]:.2f}" for name, v in zip(groups, best)]
+    measured = responses.responses[responses.is_test]
+    figures.save_figure(figures.predicted_vs_measured(scores.predicted[:, best], measured[:, best], titles),
+                        smk.output.predicted_vs_measured)
+
+
+run_reporting_errors(lambda: main(snakemake), snakemake.log[0])  # noqa: F821 - injected by Snakemake
