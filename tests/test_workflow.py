@@ -1,5 +1,6 @@
 """The Snakemake DAG as a user runs it: dry run, lint, bad config, and (slow) whole runs."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -26,12 +27,18 @@ def _shipped_config() -> dict:
     return yaml.safe_load((REPO / "config.yaml").read_text())
 
 
-def test_dry_run_plans_one_preprocess_job_per_subject(tmp_path):
+RULES = ("make_mininsd", "preprocess_subject", "extract_features", "fit_ridge", "encoding_maps",
+         "encoding_roi_bars")
+
+
+def test_dry_run_plans_the_jobs_per_subject_and_backbone(tmp_path):
     proc = _run(tmp_path, _shipped_config(), "-n")
     assert proc.returncode == 0, proc.stderr
     jobs = {line.split()[0]: int(line.split()[1]) for line in proc.stdout.splitlines()
-            if line.split() and line.split()[0] in ("make_mininsd", "preprocess_subject")}
-    assert jobs == {"make_mininsd": 1, "preprocess_subject": 4}
+            if len(line.split()) == 2 and line.split()[0] in RULES}
+    # 4 subjects x 2 backbones (gabor, tiny-clip) x 1 encoder (ridge)
+    assert jobs == {"make_mininsd": 1, "preprocess_subject": 4, "extract_features": 2, "fit_ridge": 8,
+                    "encoding_maps": 8, "encoding_roi_bars": 1}
 
 
 def test_lint_is_clean():
@@ -51,14 +58,24 @@ def test_config_typo_stops_before_any_job(tmp_path):
 
 @pytest.mark.slow
 def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
-    config = {**_shipped_config(), "subjects": ["subj01", "subj02"], "mininsd": SMALL_MININSD}
+    config = {**_shipped_config(), "subjects": ["subj01", "subj02"], "mininsd": SMALL_MININSD,
+              "backbones": {"gabor": {"type": "gabor"}}}
     proc = _run(tmp_path, config)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for subject in ("subj01", "subj02"):
         with h5py.File(tmp_path / f"results/{subject}/responses.h5") as f:
             assert f["responses"].shape[0] == f["image_ids"].shape[0] > 0
             assert set(f["split"][()].astype(str)) == {"train", "test"}
+        summary = json.loads((tmp_path / f"results/{subject}/encoders/ridge/gabor/summary.json").read_text())
+        assert summary["rois"]["V1"]["median_r"] > 0.3
     assert (tmp_path / "logs/subj01/preprocess.log").read_text()
+    assert (tmp_path / "results/figures/encoding_roi_bars.png").is_file()
+
+    proc = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"),
+                           "--report", "report.html"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = (tmp_path / "report.html").read_text()
+    assert "encoding_roi_bars.png" in report and "accuracy_map.png" in report
 
     config["subjects"].append("subj03")
     proc = _run(tmp_path, config)
