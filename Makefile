@@ -33,6 +33,7 @@ lint: install
 ## make bench: speed and memory benchmarks (writes large temporary files).
 bench: install
 	$(BIN)/python benchmarks/bench_preprocess.py
+	$(BIN)/python benchmarks/bench_ridge.py
 
 clean:
 	rm -rf results logs resources .snakemake

@@ -93,3 +93,22 @@ def test_bad_inputs_are_named():
     X[2, 1] = np.nan
     with pytest.raises(InputError, match="NaN"):
         RidgeEncoder().fit(X, Y)
+
+
+def test_gram_solver_matches_himalaya_ridgecv():
+    from himalaya.backend import set_backend
+    from himalaya.ridge import RidgeCV
+    from sklearn.model_selection import KFold
+
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((300, 40)).astype(np.float32)
+    Y = (X @ rng.standard_normal((40, 6)) * [0.05, 0.2, 1, 3, 10, 30] + rng.standard_normal((300, 6))).astype(
+        np.float32)
+    alphas = np.logspace(-1, 5, 7)
+    ours = RidgeEncoder(alphas=tuple(alphas), device="cpu", seed=4).fit(X, Y)
+    Xs = (X - X.mean(0)) / X.std(0)
+    set_backend("numpy")
+    theirs = RidgeCV(alphas=alphas, fit_intercept=True, cv=KFold(5, shuffle=True, random_state=4)).fit(Xs, Y)
+    np.testing.assert_allclose(ours.best_alphas_, theirs.best_alphas_, rtol=1e-5)
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, atol=2e-4)
+    np.testing.assert_allclose(ours.intercept_, theirs.intercept_, atol=2e-4)
