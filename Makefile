@@ -34,6 +34,7 @@ lint: install
 bench: install
 	$(BIN)/python benchmarks/bench_preprocess.py
 	$(BIN)/python benchmarks/bench_ridge.py
+	$(BIN)/python benchmarks/bench_transformer.py
 
 clean:
 	rm -rf results logs resources .snakemake

@@ -1,6 +1,7 @@
 import nibabel as nib
 import numpy as np
 import pandas as pd
+import pytest
 
 from voxelflow import figures
 
@@ -38,3 +39,22 @@ def test_scatter_figures_plot_every_point(tmp_path):
     assert len(fig.axes[0].collections[1].get_offsets()) == 10
     fig = figures.predicted_vs_measured(rng.random((30, 3)), rng.random((30, 3)), ["a", "b", "c"])
     assert [ax.get_title() for ax in fig.axes[:3]] == ["a", "b", "c"]
+
+
+def test_token_grid_drops_a_class_token_and_rejects_non_grids():
+    att = np.arange(2 * 17, dtype=float).reshape(2, 17)
+    np.testing.assert_array_equal(figures.token_grid(att)[1], att[1, 1:].reshape(4, 4))
+    np.testing.assert_array_equal(figures.token_grid(att[:, 1:])[0], att[0, 1:].reshape(4, 4))
+    with pytest.raises(ValueError, match="7 tokens form no square grid"):
+        figures.token_grid(np.ones((1, 7)))
+
+
+def test_routing_and_paired_scatter_render(tmp_path):
+    rng = np.random.default_rng(0)
+    fig = figures.attention_routing(rng.random((3, 4, 4)), ["a-lh", "a-rh", "rest-lh"],
+                                    rng.integers(0, 255, (2, 16, 16, 3), dtype=np.uint8))
+    assert len(fig.axes) == 9 and fig.axes[3].get_ylabel() == "a-rh"
+    r_a, r_b = rng.random(40), rng.random(40)
+    fig = figures.paired_scatter(r_a, r_b, {"V1": np.arange(40) < 20, "FFA": np.arange(40) >= 20}, "ridge", "tf")
+    assert fig.axes[0].get_title() == f"V1: median diff {np.median(r_b[:20] - r_a[:20]):+.2f}"
+    figures.save_figure(fig, str(tmp_path / "pair.png"))

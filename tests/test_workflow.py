@@ -27,8 +27,8 @@ def _shipped_config() -> dict:
     return yaml.safe_load((REPO / "config.yaml").read_text())
 
 
-RULES = ("make_mininsd", "preprocess_subject", "extract_features", "fit_ridge", "encoding_maps",
-         "encoding_roi_bars")
+RULES = ("make_mininsd", "preprocess_subject", "extract_features", "fit_ridge", "fit_transformer", "encoding_maps",
+         "encoding_roi_bars", "transformer_routing", "encoder_comparison")
 
 
 def test_dry_run_plans_the_jobs_per_subject_and_backbone(tmp_path):
@@ -36,9 +36,10 @@ def test_dry_run_plans_the_jobs_per_subject_and_backbone(tmp_path):
     assert proc.returncode == 0, proc.stderr
     jobs = {line.split()[0]: int(line.split()[1]) for line in proc.stdout.splitlines()
             if len(line.split()) == 2 and line.split()[0] in RULES}
-    # 4 subjects x 2 backbones (gabor, tiny-clip) x 1 encoder (ridge)
+    # 4 subjects x 2 backbones (gabor, tiny-clip) x 2 encoders (ridge, transformer)
     assert jobs == {"make_mininsd": 1, "preprocess_subject": 4, "extract_features": 2, "fit_ridge": 8,
-                    "encoding_maps": 8, "encoding_roi_bars": 1}
+                    "fit_transformer": 8, "encoding_maps": 16, "encoding_roi_bars": 1, "transformer_routing": 8,
+                    "encoder_comparison": 8}
 
 
 def test_lint_is_clean():
@@ -68,6 +69,9 @@ def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
             assert set(f["split"][()].astype(str)) == {"train", "test"}
         summary = json.loads((tmp_path / f"results/{subject}/encoders/ridge/gabor/summary.json").read_text())
         assert summary["rois"]["V1"]["median_r"] > 0.3
+        summary = json.loads((tmp_path / f"results/{subject}/encoders/transformer/gabor/summary.json").read_text())
+        assert summary["rois"]["floc-places"]["median_r"] > 0.2
+        assert not (tmp_path / f"results/{subject}/encoders/transformer/gabor/checkpoint.pt").exists()
     assert (tmp_path / "logs/subj01/preprocess.log").read_text()
     assert (tmp_path / "results/figures/encoding_roi_bars.png").is_file()
 
@@ -75,7 +79,7 @@ def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
                            "--report", "report.html"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = (tmp_path / "report.html").read_text()
-    assert "encoding_roi_bars.png" in report and "accuracy_map.png" in report
+    assert "encoding_roi_bars.png" in report and "accuracy_map.png" in report and "routing.png" in report
 
     config["subjects"].append("subj03")
     proc = _run(tmp_path, config)

@@ -59,6 +59,14 @@ def write_scores(path: str | Path, scores: EncoderScores, summary: dict, summary
         Path(tmp).write_text(json.dumps({**attrs, "n_test": scores.n_test, "rois": summary}, indent=2))
 
 
+def save_test_scores(predicted: np.ndarray, responses: ResponseSet, rois: list[str], scores_path: str | Path,
+                     summary_path: str | Path, attrs: dict) -> EncoderScores:
+    """Score test predictions (n_test, n_voxels) and write the per-voxel scores and the ROI summary."""
+    scores = score_predictions(predicted, responses)
+    write_scores(scores_path, scores, summarize(scores, responses, rois), summary_path, attrs)
+    return scores
+
+
 def read_scores(path: str | Path) -> EncoderScores:
     """Per-voxel scores written by `write_scores`."""
     with h5py.File(path, "r") as f:

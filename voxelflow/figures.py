@@ -118,3 +118,56 @@ def save_figure(fig: Figure, path: str) -> None:
     with atomic_output(path) as tmp:
         fig.savefig(tmp, dpi=150, format="png")
     plt.close(fig)
+
+
+def token_grid(attention: np.ndarray) -> np.ndarray:
+    """Attention over tokens (..., t) as a square patch grid (..., s, s), dropping a leading class token."""
+    t = attention.shape[-1]
+    side = int(round(np.sqrt(t)))
+    if side * side != t:
+        side = int(round(np.sqrt(t - 1)))
+        if side * side != t - 1:
+            raise ValueError(f"{t} tokens form no square grid (with or without a class token)")
+        attention = attention[..., 1:]
+    return attention.reshape(*attention.shape[:-1], side, side)
+
+
+def attention_routing(grids: np.ndarray, names: list[str], examples: np.ndarray) -> Figure:
+    """One row per query group: its attention grid (n_groups, s, s) alone, then over each example image.
+
+    examples: (k, H, W, 3) uint8. Attention is averaged over test images by the caller.
+    """
+    k = len(examples)
+    fig, axes = plt.subplots(len(names), k + 1, figsize=(1.8 * (k + 1), 1.8 * len(names)), squeeze=False)
+    for row, (grid, name) in enumerate(zip(grids, names)):
+        axes[row, 0].imshow(grid, cmap="magma")
+        axes[row, 0].set_ylabel(name, fontsize="small")
+        for col, image in enumerate(examples, start=1):
+            h, w = image.shape[:2]
+            axes[row, col].imshow(image)
+            axes[row, col].imshow(grid, cmap="magma", alpha=0.55, extent=(0, w, h, 0), interpolation="bilinear")
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0, 0].set_title("attention", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def paired_scatter(r_a: np.ndarray, r_b: np.ndarray, groups: dict[str, np.ndarray], label_a: str,
+                   label_b: str) -> Figure:
+    """Per ROI: voxel test r of model a (x) against model b (y), with the diagonal and the median difference."""
+    cols = min(4, len(groups))
+    rows = int(np.ceil(len(groups) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3 * rows), squeeze=False)
+    for ax, (name, mask) in zip(axes.ravel(), groups.items()):
+        ax.scatter(r_a[mask], r_b[mask], s=5)
+        lo, hi = min(r_a.min(), r_b.min()), max(r_a.max(), r_b.max())
+        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+        ax.set_title(f"{name}: median diff {np.median(r_b[mask] - r_a[mask]):+.2f}", fontsize="small")
+        ax.set_xlabel(f"{label_a} r")
+        ax.set_ylabel(f"{label_b} r")
+    for ax in axes.ravel()[len(groups):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig

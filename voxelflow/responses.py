@@ -52,6 +52,11 @@ class ResponseSet:
         """(n_images,) bool, True for the shared test images."""
         return self.split == "test"
 
+    @property
+    def x_mm(self) -> np.ndarray:
+        """Scanner x coordinate (mm, RAS: negative = left hemisphere) of each voxel: (n_voxels,)."""
+        return (self.ijk @ self.affine[0, :3] + self.affine[0, 3]).astype(np.float32)
+
     def volume(self, values: np.ndarray, fill: float = np.nan) -> np.ndarray:
         """Scatter per-voxel `values` (n_voxels,) into the subject's (X, Y, Z) volume."""
         out = np.full(self.volume_shape, fill, dtype=np.float32)

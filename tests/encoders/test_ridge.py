@@ -3,29 +3,18 @@
 import numpy as np
 import pytest
 
-from voxelflow.encoders.backbones import GaborBackbone
-from voxelflow.encoders.features import extract_features, load_features
 from voxelflow.encoders.ridge import RidgeEncoder
 from voxelflow.encoding_scores import score_predictions, summarize
 from voxelflow.errors import InputError
-from voxelflow.mininsd import MiniNSDConfig, write_mininsd
-from voxelflow.nsd_study import NSDStudy
-from voxelflow.preprocess import preprocess_subject
 
 
 @pytest.fixture(scope="module")
-def fitted(tmp_path_factory):
-    """subj01 of a mini-NSD with 300 training images, Gabor features, and a fitted ridge."""
-    root = tmp_path_factory.mktemp("ridge")
-    write_mininsd(root, MiniNSDConfig(subjects=["subj01"], n_shared=60, n_unique=300, n_sessions=6,
-                                      fewer_sessions={}, grid=(20, 24, 16), seed=11))
-    study = NSDStudy(root)
-    responses = preprocess_subject(study.subject("subj01"))
-    extract_features(GaborBackbone(), study.layout.stimuli, responses.image_ids, root / "gabor.h5", device="cpu")
-    X = load_features(root / "gabor.h5", responses.image_ids).pooled
-    train, test = ~responses.is_test, responses.is_test
-    encoder = RidgeEncoder(device="cpu").fit(X[train], responses.responses[train])
-    return responses, X, encoder, score_predictions(encoder.predict(X[test]), responses)
+def fitted(encoding_data):
+    """Ridge on Gabor features of the shared encoding subject, with its test scores."""
+    data = encoding_data
+    encoder = RidgeEncoder(device="cpu").fit(data.pooled[data.train], data.responses.responses[data.train])
+    return data.responses, data.pooled, encoder, score_predictions(encoder.predict(data.pooled[data.test]),
+                                                                   data.responses)
 
 
 def test_gabor_ridge_explains_most_of_v1s_explainable_variance(fitted):

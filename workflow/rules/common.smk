@@ -72,10 +72,17 @@ def encoder_summaries():
 def final_outputs():
     """Every target of `snakemake` with no arguments."""
     figures = ["accuracy_map", "glass_brain", "r_vs_noise_ceiling", "predicted_vs_measured"]
-    return [
+    outputs = [
         *expand("results/{subject}/responses.h5", subject=SUBJECTS),
         *encoder_summaries(),
         "results/figures/encoding_roi_bars.png",
         *expand("results/{subject}/figures/{encoder}-{backbone}/{figure}.png", subject=SUBJECTS,
                 encoder=ENCODERS, backbone=BACKBONES, figure=figures),
     ]
+    if "transformer" in ENCODERS:
+        outputs += expand("results/{subject}/figures/transformer-{backbone}/routing.png", subject=SUBJECTS,
+                          backbone=BACKBONES)
+        if "ridge" in ENCODERS:
+            outputs += expand("results/{subject}/figures/transformer-vs-ridge-{backbone}.png", subject=SUBJECTS,
+                              backbone=BACKBONES)
+    return outputs

@@ -63,3 +63,48 @@ rule encoding_maps:
         "../envs/voxelflow.yaml"
     script:
         "../scripts/plot_encoding_maps.py"
+
+
+rule transformer_routing:
+    input:
+        model="results/{subject}/encoders/transformer/{backbone}/model.pt",
+        features="results/features/{backbone}.h5",
+        responses="results/{subject}/responses.h5",
+        stimuli=stimuli_input(),
+    output:
+        report(
+            "results/{subject}/figures/transformer-{backbone}/routing.png",
+            caption="../report/routing.rst",
+            category="Encoding",
+            subcategory="{subject}",
+            labels={"figure": "attention routing", "model": "transformer-{backbone}"},
+        ),
+    log:
+        "logs/{subject}/figures/routing-{backbone}.log",
+    conda:
+        "../envs/voxelflow.yaml"
+    script:
+        "../scripts/plot_routing.py"
+
+
+rule encoder_comparison:
+    input:
+        responses="results/{subject}/responses.h5",
+        ridge="results/{subject}/encoders/ridge/{backbone}/scores.h5",
+        transformer="results/{subject}/encoders/transformer/{backbone}/scores.h5",
+    output:
+        report(
+            "results/{subject}/figures/transformer-vs-ridge-{backbone}.png",
+            caption="../report/transformer_vs_ridge.rst",
+            category="Encoding",
+            subcategory="{subject}",
+            labels={"figure": "transformer vs ridge", "model": "{backbone}"},
+        ),
+    params:
+        rois=config["rois"],
+    log:
+        "logs/{subject}/figures/transformer-vs-ridge-{backbone}.log",
+    conda:
+        "../envs/voxelflow.yaml"
+    script:
+        "../scripts/plot_encoder_comparison.py"

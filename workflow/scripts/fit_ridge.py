@@ -2,7 +2,7 @@
 
 from voxelflow.encoders.features import load_features
 from voxelflow.encoders.ridge import RidgeEncoder
-from voxelflow.encoding_scores import score_predictions, summarize, write_scores
+from voxelflow.encoding_scores import save_test_scores
 from voxelflow.responses import read_responses
 from voxelflow.script_runner import run_reporting_errors
 
@@ -14,9 +14,9 @@ def main(smk) -> None:
     encoder = RidgeEncoder(alphas=tuple(smk.params.ridge["alphas"]), cv=smk.params.ridge["cv"],
                            device=smk.params.device).fit(features[train], responses.responses[train])
     encoder.save(smk.output.model)
-    scores = score_predictions(encoder.predict(features[test]), responses)
     attrs = {"subject": smk.wildcards.subject, "encoder": "ridge", "backbone": smk.wildcards.backbone}
-    write_scores(smk.output.scores, scores, summarize(scores, responses, smk.params.rois), smk.output.summary, attrs)
+    save_test_scores(encoder.predict(features[test]), responses, smk.params.rois, smk.output.scores,
+                     smk.output.summary, attrs)
 
 
 run_reporting_errors(lambda: main(snakemake), snakemake.log[0])  # noqa: F821 - injected by Snakemake

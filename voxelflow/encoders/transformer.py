@@ -1,0 +1,311 @@
+"""Transformer brain encoder: ROI queries that route backbone tokens to voxels (after Adeli, Sun, Kriegeskorte).
+
+Learnable queries, `queries_per_roi` for each (ROI, hemisphere) group of a
+partition (e.g. NSD's "streams"), pass through a small transformer decoder:
+self-attention among queries, cross-attention to the frozen backbone's tokens
+(with learned positional embeddings), a feed-forward block. Each voxel is
+predicted by its own linear read-out of its group's output tokens. The
+cross-attention weights say which image tokens each ROI draws on.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from voxelflow.atlases.roi_masks import RoiSet
+from voxelflow.atomic_output import atomic_output
+from voxelflow.devices import resolve_device
+from voxelflow.errors import InputError
+from voxelflow.metrics import pearson_r
+
+log = logging.getLogger(__name__)
+
+
+class DecoderLayer(nn.Module):
+    """Pre-norm decoder block that also returns its cross-attention weights (batch, queries, tokens)."""
+
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float):
+        super().__init__()
+        self.self_attn = nn.MultiheadAttention(d_model, n_heads, dropout=dropout, batch_first=True)
+        self.cross_attn = nn.MultiheadAttention(d_model, n_heads, dropout=dropout, batch_first=True)
+        self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model))
+        self.norms = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(4))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, queries: torch.Tensor, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        q = self.norms[0](queries)
+        queries = queries + self.dropout(self.self_attn(q, q, q, need_weights=False)[0])
+        routed, weights = self.cross_attn(self.norms[1](queries), self.norms[2](memory), memory,
+                                          need_weights=True, average_attn_weights=True)
+        queries = queries + self.dropout(routed)
+        return queries + self.dropout(self.ff(self.norms[3](queries))), weights
+
+
+def grid_positions(n_tokens: int, d_model: int) -> torch.Tensor:
+    """Fixed 2-D sine-cosine encodings of a square patch grid: (1, n_tokens, d_model).
+
+    A leading class token (n_tokens = side^2 + 1) gets zeros; tokens that form no
+    square grid get zeros too (the learned positional embedding then does all the work).
+    """
+    side = int(round(np.sqrt(n_tokens)))
+    extra = 0
+    if side * side != n_tokens:
+        side, extra = int(round(np.sqrt(n_tokens - 1))), 1
+    encoding = torch.zeros(n_tokens, d_model)
+    if side * side + extra != n_tokens or d_model % 4:
+        return encoding[None]
+    y, x = torch.meshgrid(torch.arange(side, dtype=torch.float32), torch.arange(side, dtype=torch.float32),
+                          indexing="ij")
+    quarter = d_model // 4
+    frequencies = 1.0 / (side ** (torch.arange(quarter, dtype=torch.float32) / quarter)) * np.pi / 2
+    parts = [f(c.reshape(-1, 1) * frequencies) for c in (x, y) for f in (torch.sin, torch.cos)]
+    encoding[extra:] = torch.cat(parts, dim=1)
+    return encoding[None]
+
+
+class BrainTransformer(nn.Module):
+    """Tokens (batch, n_tokens, d_tokens) -> voxel responses (batch, n_voxels).
+
+    voxel_group: (n_voxels,) index of each voxel's (ROI, hemisphere) group in 0..n_groups-1.
+    """
+
+    def __init__(self, n_tokens: int, d_tokens: int, voxel_group: np.ndarray, n_groups: int, d_model: int,
+                 n_layers: int, n_heads: int, queries_per_roi: int, dropout: float):
+        super().__init__()
+        self.n_groups, self.queries_per_roi = n_groups, queries_per_roi
+        self.input = nn.Sequential(nn.LayerNorm(d_tokens), nn.Linear(d_tokens, d_model))
+        self.register_buffer("grid_position", grid_positions(n_tokens, d_model))
+        self.position = nn.Parameter(torch.randn(1, n_tokens, d_model) * 0.02)  # learned, on top of the grid
+        self.queries = nn.Parameter(torch.randn(1, n_groups * queries_per_roi, d_model) * 0.02)
+        self.layers = nn.ModuleList(DecoderLayer(d_model, n_heads, 4 * d_model, dropout) for _ in range(n_layers))
+        self.out_norm = nn.LayerNorm(d_model)
+        n_voxels = len(voxel_group)
+        # Read-out rows are stored sorted by group, so each group's voxels are one matrix product.
+        order = np.argsort(voxel_group, kind="stable")
+        self.group_bounds = np.searchsorted(voxel_group[order], np.arange(n_groups + 1)).tolist()
+        self.readout = nn.Parameter(torch.zeros(n_voxels, queries_per_roi * d_model))
+        self.bias = nn.Parameter(torch.zeros(n_voxels))
+        self.register_buffer("voxel_group", torch.as_tensor(voxel_group, dtype=torch.long))
+        self.register_buffer("unsort", torch.as_tensor(np.argsort(order), dtype=torch.long))
+
+    def forward(self, tokens: torch.Tensor, return_attention: bool = False):
+        memory = self.input(tokens) + self.grid_position + self.position
+        queries = self.queries.expand(len(tokens), -1, -1)
+        attention = None
+        for layer in self.layers:
+            queries, attention = layer(queries, memory)
+        out = self.out_norm(queries).reshape(len(tokens), self.n_groups, -1)  # (batch, groups, qpr * d_model)
+        b = self.group_bounds
+        sorted_pred = torch.cat([out[:, g] @ self.readout[b[g]:b[g + 1]].T for g in range(self.n_groups)], dim=1)
+        predicted = sorted_pred[:, self.unsort] + self.bias
+        return (predicted, attention) if return_attention else predicted
+
+
+@dataclass
+class TransformerConfig:
+    """Hyper-parameters of the transformer encoder (defaults follow Adeli et al. at small scale)."""
+
+    partition: str = "streams"
+    split_hemispheres: bool = True
+    queries_per_roi: int = 1
+    d_model: int = 128
+    n_layers: int = 1
+    n_heads: int = 4
+    dropout: float = 0.1
+    epochs: int = 60
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    batch_size: int = 32
+    val_fraction: float = 0.1
+    patience: int = 8
+    seed: int = 0
+
+    def validate(self) -> None:
+        for name in ("queries_per_roi", "d_model", "n_layers", "n_heads", "epochs", "batch_size", "patience"):
+            if getattr(self, name) < 1:
+                raise InputError(f"encoders.transformer.{name} must be at least 1, got {getattr(self, name)}")
+        if self.d_model % self.n_heads:
+            raise InputError(f"encoders.transformer.d_model ({self.d_model}) must be divisible by n_heads "
+                             f"({self.n_heads})")
+        if not 0 < self.val_fraction < 0.5:
+            raise InputError(f"encoders.transformer.val_fraction must be in (0, 0.5), got {self.val_fraction}")
+
+
+def voxel_groups(rois: RoiSet, partition: str, x_mm: np.ndarray | None) -> tuple[np.ndarray, list[str]]:
+    """Group index per voxel (n_voxels,) and group names: one per label of `partition` (x hemisphere),
+    plus "rest" for voxels in none of its labels. Empty groups are dropped."""
+    if partition not in rois.families:
+        raise InputError(f"encoders.transformer.partition {partition!r} is not an ROI family of this subject; "
+                         f"families: {', '.join(rois.families)}")
+    n = len(next(iter(rois.masks.values())))
+    names = [*rois.families[partition], "rest"]
+    label = np.full(n, len(names) - 1)
+    for k, name in enumerate(names[:-1]):
+        label[rois.masks[name]] = k
+    if x_mm is not None:
+        label = 2 * label + (x_mm >= 0)
+        names = [f"{name}-{hemi}" for name in names for hemi in ("lh", "rh")]
+    used, group = np.unique(label, return_inverse=True)
+    return group, [names[u] for u in used]
+
+
+class TransformerEncoder:
+    """Estimator around `BrainTransformer`: fit(tokens, responses), predict, score, save, load.
+
+    Tokens are (n_images, n_tokens, d_tokens) features from `load_features(..., tokens=True)`.
+    `rois` and `voxel_x_mm` ((n_voxels,) scanner x, for the hemisphere split) define the query groups.
+    Learned: model_ (the torch module), token_mean_, token_std_ (d_tokens,), group_names_, history_.
+    """
+
+    def __init__(self, rois: RoiSet, voxel_x_mm: np.ndarray | None = None, config: TransformerConfig | None = None,
+                 device: str = "auto", checkpoint: str | Path | None = None):
+        self.rois = rois
+        self.voxel_x_mm = voxel_x_mm
+        self.config = config or TransformerConfig()
+        self.device = device
+        self.checkpoint = checkpoint
+
+    def _normalize(self, tokens: np.ndarray | torch.Tensor) -> torch.Tensor:
+        t = torch.as_tensor(tokens, dtype=torch.float32)
+        return (t - torch.as_tensor(self.token_mean_)) / torch.as_tensor(self.token_std_)
+
+    def fit(self, tokens: np.ndarray, responses: np.ndarray) -> TransformerEncoder:
+        """Train on tokens (n, t, d) and responses (n, n_voxels), early-stopping on a held-out part."""
+        cfg = self.config
+        cfg.validate()
+        if tokens.ndim != 3 or len(tokens) != len(responses):
+            raise InputError(f"tokens {tokens.shape} and responses {responses.shape} must be (n_images, ...) alike")
+        torch.manual_seed(cfg.seed)
+        device = resolve_device(self.device)
+        groups, self.group_names_ = voxel_groups(self.rois, cfg.partition,
+                                                 self.voxel_x_mm if cfg.split_hemispheres else None)
+        self.token_mean_ = tokens.mean((0, 1)).astype(np.float32)
+        self.token_std_ = (tokens.std((0, 1)) + 1e-6).astype(np.float32)
+        self.model_ = BrainTransformer(tokens.shape[1], tokens.shape[2], groups, len(self.group_names_), cfg.d_model,
+                                       cfg.n_layers, cfg.n_heads, cfg.queries_per_roi, cfg.dropout).to(device)
+        rng = np.random.default_rng(cfg.seed)
+        order = rng.permutation(len(tokens))
+        n_val = max(1, int(round(cfg.val_fraction * len(tokens))))
+        val, train = order[:n_val], order[n_val:]
+        X = self._normalize(tokens).to(device)
+        Y = torch.as_tensor(responses, dtype=torch.float32, device=device)
+        optimizer = torch.optim.AdamW(self.model_.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
+        self.history_ = []  # (epoch, train loss, validation loss); a checkpoint may bring earlier epochs
+        best, best_state, stale, start = self._resume(optimizer)
+        generator = torch.Generator().manual_seed(cfg.seed)
+        for epoch in range(start, cfg.epochs):
+            if stale >= cfg.patience:  # early-stopped (also when resuming a finished run)
+                break
+            self.model_.train()
+            perm = torch.as_tensor(train)[torch.randperm(len(train), generator=generator)]
+            train_loss = 0.0
+            for i in range(0, len(perm), cfg.batch_size):
+                batch = perm[i:i + cfg.batch_size].to(device)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                    loss = torch.mean((self.model_(X[batch]) - Y[batch]) ** 2)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                train_loss += loss.item() * len(batch)
+            val_loss = float(torch.mean((self._predict_tensor(X[val]) - Y[val]) ** 2))
+            self.history_.append((epoch, train_loss / len(train), val_loss))
+            log.info("epoch %d: train loss %.4f, validation loss %.4f", epoch + 1, train_loss / len(train), val_loss)
+            if val_loss < best:
+                best, best_state, stale = val_loss, copy.deepcopy(self.model_.state_dict()), 0
+            else:
+                stale += 1
+            self._save_checkpoint(optimizer, epoch + 1, best, best_state, stale)
+
+        self.model_.load_state_dict(best_state)
+        self.model_.eval()
+        return self
+
+    def _resume(self, optimizer) -> tuple[float, dict, int, int]:
+        """(best validation loss, best weights, epochs without improvement, next epoch), from a checkpoint if any."""
+        initial = (float("inf"), copy.deepcopy(self.model_.state_dict()), 0, 0)
+        if not self.checkpoint or not Path(self.checkpoint).is_file():
+            return initial
+        saved = torch.load(self.checkpoint, map_location=next(self.model_.parameters()).device, weights_only=False)
+        if saved["config"] != asdict(self.config):
+            log.info("checkpoint %s was made with another config; starting afresh", self.checkpoint)
+            return initial
+        self.model_.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        self.history_ = saved["history"]
+        log.info("resuming from %s at epoch %d", self.checkpoint, saved["epoch"] + 1)
+        return saved["best"], saved["best_state"], saved["stale"], saved["epoch"]
+
+    def _save_checkpoint(self, optimizer, epoch, best, best_state, stale) -> None:
+        if not self.checkpoint:
+            return
+        with atomic_output(self.checkpoint) as tmp:
+            torch.save({"config": asdict(self.config), "model": self.model_.state_dict(),
+                        "optimizer": optimizer.state_dict(), "epoch": epoch, "best": best,
+                        "best_state": best_state, "stale": stale, "history": self.history_}, tmp)
+
+    @torch.no_grad()
+    def _predict_tensor(self, X: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        self.model_.eval()
+        return torch.cat([self.model_(X[i:i + batch_size]).float() for i in range(0, len(X), batch_size)])
+
+    def predict(self, tokens: np.ndarray) -> np.ndarray:
+        """Predicted responses (n_images, n_voxels) float32 for tokens (n_images, n_tokens, d_tokens)."""
+        device = next(self.model_.parameters()).device
+        expected = self.model_.position.shape[1:2] + self.model_.input[0].normalized_shape
+        if tuple(tokens.shape[1:]) != tuple(expected):
+            raise InputError(f"tokens are {tuple(tokens.shape[1:])} per image but the encoder was trained on "
+                             f"{tuple(expected)}")
+        return self._predict_tensor(self._normalize(tokens).to(device)).cpu().numpy()
+
+    def predict_torch(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Differentiable predict for tokens (n, t, d) on the model's device: (n, n_voxels)."""
+        mean = torch.as_tensor(self.token_mean_, device=tokens.device)
+        std = torch.as_tensor(self.token_std_, device=tokens.device)
+        return self.model_((tokens - mean) / std)
+
+    @torch.no_grad()
+    def attention(self, tokens: np.ndarray) -> np.ndarray:
+        """Cross-attention of the last layer, per group: (n_images, n_groups, n_tokens), queries of a group averaged."""
+        device = next(self.model_.parameters()).device
+        _, weights = self.model_(self._normalize(tokens).to(device), return_attention=True)
+        n, _, t = weights.shape
+        return weights.reshape(n, len(self.group_names_), -1, t).mean(2).cpu().numpy()
+
+    def score(self, tokens: np.ndarray, responses: np.ndarray) -> np.ndarray:
+        """Pearson r per voxel: (n_voxels,)."""
+        return pearson_r(self.predict(tokens), responses)
+
+    def save(self, path: str | Path) -> None:
+        """Weights, config and normalisation to one torch file, atomically."""
+        with atomic_output(path) as tmp:
+            torch.save({"encoder": "transformer", "config": asdict(self.config), "model": self.model_.state_dict(),
+                        "token_mean": self.token_mean_, "token_std": self.token_std_,
+                        "group_names": self.group_names_, "history": self.history_,
+                        "shape": (self.model_.position.shape[1], self.model_.input[0].normalized_shape[0]),
+                        "n_groups": self.model_.n_groups}, tmp)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "auto") -> TransformerEncoder:
+        """Read an encoder written by `save`."""
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+        if saved.get("encoder") != "transformer":
+            raise InputError(f"{path} is not a transformer encoder")
+        encoder = cls(RoiSet(), config=TransformerConfig(**saved["config"]), device=device)
+        cfg = encoder.config
+        groups = saved["model"]["voxel_group"].numpy()
+        encoder.model_ = BrainTransformer(*saved["shape"], groups, saved["n_groups"], cfg.d_model, cfg.n_layers,
+                                          cfg.n_heads, cfg.queries_per_roi, cfg.dropout)
+        encoder.model_.load_state_dict(saved["model"])
+        encoder.model_.to(resolve_device(device)).eval()
+        encoder.token_mean_, encoder.token_std_ = saved["token_mean"], saved["token_std"]
+        encoder.group_names_, encoder.history_ = saved["group_names"], saved["history"]
+        return encoder

@@ -1,0 +1,27 @@
+"""Snakemake glue: transformer brain encoder on cached patch tokens, scored on the test images (rule fit_transformer)."""
+
+from pathlib import Path
+
+from voxelflow.encoders.features import load_features
+from voxelflow.encoders.transformer import TransformerConfig, TransformerEncoder
+from voxelflow.encoding_scores import save_test_scores
+from voxelflow.responses import read_responses
+from voxelflow.script_runner import run_reporting_errors
+
+
+def main(smk) -> None:
+    responses = read_responses(smk.input.responses)
+    tokens = load_features(smk.input.features, responses.image_ids, tokens=True).tokens
+    train, test = ~responses.is_test, responses.is_test
+    checkpoint = Path(smk.output.model).with_name("checkpoint.pt")  # kept across failed runs, so a rerun resumes
+    encoder = TransformerEncoder(responses.rois, responses.x_mm, TransformerConfig(**smk.params.transformer),
+                                 device=smk.params.device, checkpoint=checkpoint)
+    encoder.fit(tokens[train], responses.responses[train])
+    encoder.save(smk.output.model)
+    attrs = {"subject": smk.wildcards.subject, "encoder": "transformer", "backbone": smk.wildcards.backbone}
+    save_test_scores(encoder.predict(tokens[test]), responses, smk.params.rois, smk.output.scores,
+                     smk.output.summary, attrs)
+    checkpoint.unlink(missing_ok=True)
+
+
+run_reporting_errors(lambda: main(snakemake), snakemake.log[0])  # noqa: F821 - injected by Snakemake
