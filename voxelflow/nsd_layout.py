@@ -74,3 +74,9 @@ class NSDLayout:
 
     def label_table(self, subject: str, name: str) -> Path:
         return self.root / "nsddata/freesurfer" / subject / "label" / f"{name}.mgz.ctab"
+
+
+def stimuli_file(path: str | Path) -> Path:
+    """The stimulus brick given either its path or an `nsddata_stimuli/` folder (as the demo's rule passes)."""
+    path = Path(path)
+    return NSDLayout(path.parent).stimuli if path.is_dir() else path

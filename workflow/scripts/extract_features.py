@@ -1,20 +1,16 @@
 """Snakemake glue: one backbone over every image the subjects saw (rule extract_features)."""
 
-from pathlib import Path
-
 import numpy as np
 
 from voxelflow.encoders.backbones import build_backbone
 from voxelflow.encoders.features import backbone_spec_json, extract_features
-from voxelflow.nsd_layout import NSDLayout
+from voxelflow.nsd_layout import stimuli_file
 from voxelflow.responses import read_image_ids
 from voxelflow.script_runner import run_reporting_errors
 
 
 def main(smk) -> None:
-    stimuli = Path(smk.input.stimuli)
-    if stimuli.is_dir():  # the demo's generated nsddata_stimuli/ folder
-        stimuli = NSDLayout(stimuli.parent).stimuli
+    stimuli = stimuli_file(smk.input.stimuli)
     image_ids = np.unique(np.concatenate([read_image_ids(path) for path in smk.input.responses]))
     spec = dict(smk.params.spec)
     backbone = build_backbone(smk.wildcards.backbone, spec)
