@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from voxelflow.errors import InputError
 from voxelflow.metrics import fdr_significant, noise_normalized_accuracy, pearson_r, r_p_values, roi_summary
 from voxelflow.responses import ResponseSet
 
+log = logging.getLogger(__name__)
 DEFAULT_ROIS = ["V1", "V2", "V3", "hV4", "floc-faces", "floc-bodies", "floc-places", "floc-words", "nsdgeneral"]
 
 
@@ -57,6 +59,8 @@ def write_scores(path: str | Path, scores: EncoderScores, summary: dict, summary
             f.create_dataset(name, data=getattr(scores, name))
     with atomic_output(summary_path) as tmp:
         Path(tmp).write_text(json.dumps({**attrs, "n_test": scores.n_test, "rois": summary}, indent=2))
+    log.info("wrote scores of %d voxels on %d test images to %s and %s", len(scores.r), scores.n_test, path,
+             summary_path)
 
 
 def save_test_scores(predicted: np.ndarray, responses: ResponseSet, rois: list[str], scores_path: str | Path,

@@ -16,6 +16,7 @@ attributes: subject, volume_shape, zscore_stats, study_root, voxelflow_version.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,9 @@ from voxelflow import __version__
 from voxelflow.atlases.roi_masks import RoiSet
 from voxelflow.atomic_output import atomic_output
 from voxelflow.errors import InputError
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -82,6 +86,7 @@ def write_responses(path: str | Path, data: ResponseSet) -> None:
         family_of = {label: family for family, labels in data.rois.families.items() for label in labels}
         for name, mask in data.rois.masks.items():
             roi.create_dataset(name, data=mask).attrs["family"] = family_of.get(name, "")
+    log.info("wrote %d images x %d voxels of %s to %s", *data.responses.shape, data.subject, path)
 
 
 def read_image_ids(path: str | Path) -> np.ndarray:

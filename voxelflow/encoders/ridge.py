@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from pathlib import Path
 
 import h5py
@@ -16,6 +18,9 @@ from voxelflow.devices import resolve_device
 from voxelflow.encoders.ridge_cv import ridge_cv_gram
 from voxelflow.errors import InputError
 from voxelflow.metrics import pearson_r
+
+
+log = logging.getLogger(__name__)
 
 
 class RidgeEncoder:
@@ -97,6 +102,7 @@ class RidgeEncoder:
             f.create_dataset("alphas", data=np.asarray(self.alphas))
             for name in self._STATE:
                 f.create_dataset(name, data=getattr(self, name))
+        log.info("wrote ridge encoder (%d features x %d voxels) to %s", *self.coef_.shape, path)
 
     @classmethod
     def load(cls, path: str | Path) -> RidgeEncoder:

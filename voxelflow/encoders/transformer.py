@@ -292,6 +292,7 @@ class TransformerEncoder:
                         "group_names": self.group_names_, "history": self.history_,
                         "shape": (self.model_.position.shape[1], self.model_.input[0].normalized_shape[0]),
                         "n_groups": self.model_.n_groups}, tmp)
+        log.info("wrote transformer encoder (%d groups) to %s", self.model_.n_groups, path)
 
     @classmethod
     def load(cls, path: str | Path, device: str = "auto") -> TransformerEncoder:
