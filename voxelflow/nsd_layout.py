@@ -63,8 +63,11 @@ class NSDLayout:
     def ppdata_dir(self, subject: str) -> Path:
         return self.root / "nsddata/ppdata" / subject / self.space
 
+    def roi_dir(self, subject: str) -> Path:
+        return self.ppdata_dir(subject) / "roi"
+
     def roi(self, subject: str, name: str) -> Path:
-        return self.ppdata_dir(subject) / "roi" / f"{name}.nii.gz"
+        return self.roi_dir(subject) / f"{name}.nii.gz"
 
     def mean_epi(self, subject: str) -> Path:
         return self.ppdata_dir(subject) / "mean.nii.gz"

@@ -89,7 +89,7 @@ class NSDStudy:
             )
         mask_path = self.layout.roi(name, mask_roi)
         if not mask_path.is_file():
-            available = sorted(p.name.removesuffix(".nii.gz") for p in mask_path.parent.glob("*.nii.gz"))
+            available = sorted(p.name.removesuffix(".nii.gz") for p in self.layout.roi_dir(name).glob("*.nii.gz"))
             raise InputError(f"unknown ROI {mask_roi!r} for the voxel mask: {mask_path} does not exist; "
                              f"ROI volumes there: {', '.join(available) or 'none'}")
         mask_image = _load_volume(mask_path)
@@ -155,7 +155,7 @@ class NSDStudy:
 
     def _rois(self, subject: str, mask: np.ndarray) -> RoiSet:
         rois = RoiSet()
-        for path in sorted(self.layout.roi(subject, "x").parent.glob("*.nii.gz")):
+        for path in sorted(self.layout.roi_dir(subject).glob("*.nii.gz")):
             family = path.name.removesuffix(".nii.gz")
             table_path = self.layout.label_table(subject, family)
             if family.startswith(("lh.", "rh.")) or not table_path.is_file():
