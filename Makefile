@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet -c constraints.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-slow lint bench clean
+.PHONY: install demo test test-slow test-gpu lint bench clean
 
 install: $(STAMP)
 
@@ -25,6 +25,10 @@ test: install
 ## make test-slow: end-to-end tests that run Snakemake itself.
 test-slow: install
 	$(BIN)/python -m pytest -m slow
+
+## make test-gpu: the same code paths on CUDA (on a GPU machine).
+test-gpu: install
+	$(BIN)/python -m pytest -m gpu
 
 ## make lint: Snakemake's linter.
 lint: install

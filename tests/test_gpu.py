@@ -1,0 +1,39 @@
+"""CUDA runs of the same code paths; deselected by default (`make test-gpu` runs them on a GPU machine)."""
+
+import numpy as np
+import pytest
+import torch
+
+from voxelflow.encoders.backbones import OpenClipBackbone
+from voxelflow.encoders.features import extract_features, load_features
+from voxelflow.encoders.ridge import RidgeEncoder
+from voxelflow.encoders.transformer import TransformerConfig, TransformerEncoder
+from voxelflow.nsd_layout import NSDLayout
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+
+
+def test_ridge_on_cuda_matches_the_cpu(encoding_data):
+    data = encoding_data
+    X, Y = np.vstack([data.pooled] * 3), np.vstack([data.responses.responses] * 3)  # n >= p: the Gram solver
+    cpu = RidgeEncoder(device="cpu").fit(X, Y)
+    gpu = RidgeEncoder(device="cuda").fit(X, Y)
+    np.testing.assert_array_equal(gpu.best_alphas_, cpu.best_alphas_)
+    np.testing.assert_allclose(gpu.predict(data.pooled[:10]), cpu.predict(data.pooled[:10]), atol=1e-3)
+
+
+def test_half_precision_features_stay_close_to_float32(mini_root, tmp_path):
+    ids, stimuli = np.arange(40), NSDLayout(mini_root).stimuli
+    extract_features(OpenClipBackbone("vf-tiny-ViT"), stimuli, ids, tmp_path / "cpu.h5", device="cpu")
+    extract_features(OpenClipBackbone("vf-tiny-ViT"), stimuli, ids, tmp_path / "gpu.h5", device="cuda")
+    cpu, gpu = load_features(tmp_path / "cpu.h5").pooled, load_features(tmp_path / "gpu.h5").pooled
+    assert np.corrcoef(cpu.ravel(), gpu.ravel())[0, 1] > 0.999
+
+
+def test_transformer_trains_on_cuda(encoding_data):
+    data = encoding_data
+    encoder = TransformerEncoder(data.responses.rois, data.responses.x_mm, TransformerConfig(d_model=64, epochs=5),
+                                 device="cuda")
+    encoder.fit(data.tokens[data.train], data.responses.responses[data.train])
+    predicted = encoder.predict(data.tokens[data.test])
+    assert np.isfinite(predicted).all() and predicted.shape == data.responses.responses[data.test].shape
