@@ -16,7 +16,6 @@ from voxelflow.metrics import fdr_significant, noise_normalized_accuracy, pearso
 from voxelflow.responses import ResponseSet
 
 log = logging.getLogger(__name__)
-DEFAULT_ROIS = ["V1", "V2", "V3", "hV4", "floc-faces", "floc-bodies", "floc-places", "floc-words", "nsdgeneral"]
 
 
 @dataclass

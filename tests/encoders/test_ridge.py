@@ -101,3 +101,14 @@ def test_gram_solver_matches_himalaya_ridgecv():
     np.testing.assert_allclose(ours.best_alphas_, theirs.best_alphas_, rtol=1e-5)
     np.testing.assert_allclose(ours.coef_, theirs.coef_, atol=2e-4)
     np.testing.assert_allclose(ours.intercept_, theirs.intercept_, atol=2e-4)
+
+
+def test_predict_torch_matches_predict_and_carries_gradients(fitted):
+    import torch
+
+    _, X, encoder, _ = fitted
+    x = torch.tensor(X[:4], requires_grad=True)
+    predicted = encoder.predict_torch(x)
+    np.testing.assert_allclose(predicted.detach().numpy(), encoder.predict(X[:4]), atol=1e-4)
+    predicted[:, :10].mean().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0

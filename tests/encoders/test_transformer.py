@@ -122,3 +122,14 @@ def test_bad_config_values_are_named(encoding_data, change, message):
     encoder = TransformerEncoder(data.responses.rois, data.responses.x_mm, TransformerConfig(**change), device="cpu")
     with pytest.raises(InputError, match=message):
         encoder.fit(data.tokens[:20], data.responses.responses[:20])
+
+
+def test_predict_torch_matches_predict_and_carries_gradients(trained, encoding_data):
+    import torch
+
+    tokens = encoding_data.tokens[:3]
+    x = torch.tensor(tokens, requires_grad=True)
+    predicted = trained.predict_torch(x)
+    np.testing.assert_allclose(predicted.detach().numpy(), trained.predict(tokens), atol=1e-4)
+    predicted.mean().backward()
+    assert x.grad.abs().sum() > 0
