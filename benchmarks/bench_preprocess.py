@@ -29,8 +29,9 @@ import nibabel as nib
 import numpy as np
 
 from voxelflow.atlases.roi_masks import RoiSet
+from voxelflow.noise_ceiling import RepeatSums
 from voxelflow.nsd_study import Subject
-from voxelflow.preprocess import RepeatSums, add_session
+from voxelflow.preprocess import add_session
 
 SHAPE = (81, 104, 83)  # subj01's 1.8 mm grid
 TRIALS = 750

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+TRIAL_CHUNK = 64  # trials reduced at once (z-scoring, repeat sums): bounds transient memory
+
 
 def ncsnr_from_sums(sums: np.ndarray, sums_sq: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Estimate ncsnr per voxel from per-image sums of single-trial responses.
@@ -40,14 +42,41 @@ def ncsnr_from_sums(sums: np.ndarray, sums_sq: np.ndarray, counts: np.ndarray) -
     return ncsnr.astype(np.float32)
 
 
+class RepeatSums:
+    """Running per-image sums of z-scored single trials, for averaging and the noise ceiling.
+
+    image_ids: (n_images,) sorted 0-based ids; sums, sums_sq: (n_images, n_voxels)
+    float32 sum and sum of squares of each image's trials; counts: (n_images,).
+    """
+
+    def __init__(self, image_ids: np.ndarray, n_voxels: int):
+        self.image_ids = image_ids
+        self.sums = np.zeros((len(image_ids), n_voxels), dtype=np.float32)
+        self.sums_sq = np.zeros((len(image_ids), n_voxels), dtype=np.float32)
+        self.counts = np.zeros(len(image_ids), dtype=np.int64)
+
+    def add(self, z: np.ndarray, trial_image_ids: np.ndarray) -> None:
+        """Add trials z (n_trials, n_voxels) shown with images `trial_image_ids` (n_trials,)."""
+        rows = np.searchsorted(self.image_ids, trial_image_ids)
+        self.counts += np.bincount(rows, minlength=len(self.image_ids))
+        for start in range(0, len(rows), TRIAL_CHUNK):
+            r, block = rows[start:start + TRIAL_CHUNK], z[start:start + TRIAL_CHUNK]
+            occurrence = np.zeros(len(r), dtype=int)  # k-th trial of the same image within the chunk
+            for i in range(1, len(r)):
+                occurrence[i] = np.count_nonzero(r[:i] == r[i])
+            for k in range(occurrence.max() + 1):
+                take = occurrence == k
+                part = block[take]
+                self.sums[r[take]] += part
+                part *= part
+                self.sums_sq[r[take]] += part
+
+
 def ncsnr_from_trials(betas: np.ndarray, image_ids: np.ndarray) -> np.ndarray:
     """Estimate ncsnr from single trials: betas (n_trials, n_voxels) z-scored, image_ids (n_trials,)."""
-    _, rows, counts = np.unique(image_ids, return_inverse=True, return_counts=True)
-    sums = np.zeros((len(counts), betas.shape[1]))
-    sums_sq = np.zeros_like(sums)
-    np.add.at(sums, rows, betas)
-    np.add.at(sums_sq, rows, betas.astype(np.float64) ** 2)
-    return ncsnr_from_sums(sums, sums_sq, counts)
+    sums = RepeatSums(np.unique(image_ids), betas.shape[1])
+    sums.add(np.asarray(betas, dtype=np.float32), image_ids)
+    return ncsnr_from_sums(sums.sums, sums.sums_sq, sums.counts)
 
 
 def noise_ceiling(ncsnr: np.ndarray, repeats: np.ndarray) -> np.ndarray:

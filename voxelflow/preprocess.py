@@ -9,12 +9,16 @@ import numpy as np
 from tqdm import tqdm
 
 from voxelflow.errors import InputError
-from voxelflow.noise_ceiling import ncsnr_from_sums, noise_ceiling
+from voxelflow.noise_ceiling import (
+    TRIAL_CHUNK,
+    RepeatSums,
+    ncsnr_from_sums,
+    noise_ceiling,
+)
 from voxelflow.nsd_study import Subject
 from voxelflow.responses import ResponseSet
 
 log = logging.getLogger(__name__)
-_CHUNK = 64  # trials handled at once when reducing: bounds transient memory
 
 
 def zscore_session(betas: np.ndarray, stats_rows: np.ndarray | None = None) -> np.ndarray:
@@ -30,8 +34,8 @@ def zscore_session(betas: np.ndarray, stats_rows: np.ndarray | None = None) -> n
         raise InputError(f"z-scoring needs at least 2 trials per session, got {len(rows)}")
     total = np.zeros(betas.shape[1])
     total_sq = np.zeros(betas.shape[1])
-    for start in range(0, len(rows), _CHUNK):
-        block = betas[rows[start:start + _CHUNK]].astype(np.float64)
+    for start in range(0, len(rows), TRIAL_CHUNK):
+        block = betas[rows[start:start + TRIAL_CHUNK]].astype(np.float64)
         total += block.sum(0)
         total_sq += (block**2).sum(0)
     mean = total / len(rows)
@@ -40,36 +44,6 @@ def zscore_session(betas: np.ndarray, stats_rows: np.ndarray | None = None) -> n
     betas -= mean.astype(np.float32)
     betas /= std.astype(np.float32)
     return betas
-
-
-class RepeatSums:
-    """Running per-image sums of z-scored single trials, for averaging and the noise ceiling.
-
-    image_ids: (n_images,) sorted 0-based ids; sums, sums_sq: (n_images, n_voxels)
-    float32 sum and sum of squares of each image's trials; counts: (n_images,).
-    """
-
-    def __init__(self, image_ids: np.ndarray, n_voxels: int):
-        self.image_ids = image_ids
-        self.sums = np.zeros((len(image_ids), n_voxels), dtype=np.float32)
-        self.sums_sq = np.zeros((len(image_ids), n_voxels), dtype=np.float32)
-        self.counts = np.zeros(len(image_ids), dtype=np.int64)
-
-    def add(self, z: np.ndarray, trial_image_ids: np.ndarray) -> None:
-        """Add trials z (n_trials, n_voxels) shown with images `trial_image_ids` (n_trials,)."""
-        rows = np.searchsorted(self.image_ids, trial_image_ids)
-        self.counts += np.bincount(rows, minlength=len(self.image_ids))
-        for start in range(0, len(rows), _CHUNK):
-            r, block = rows[start:start + _CHUNK], z[start:start + _CHUNK]
-            occurrence = np.zeros(len(r), dtype=int)  # k-th trial of the same image within the chunk
-            for i in range(1, len(r)):
-                occurrence[i] = np.count_nonzero(r[:i] == r[i])
-            for k in range(occurrence.max() + 1):
-                take = occurrence == k
-                part = block[take]
-                self.sums[r[take]] += part
-                part *= part
-                self.sums_sq[r[take]] += part
 
 
 def add_session(subject: Subject, index: int, sums: RepeatSums, zscore_stats: str = "all") -> np.ndarray:
