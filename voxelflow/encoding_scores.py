@@ -43,9 +43,8 @@ def score_predictions(predicted: np.ndarray, responses: ResponseSet) -> EncoderS
 
 
 def summarize(scores: EncoderScores, responses: ResponseSet, rois: list[str]) -> dict:
-    """Per-ROI summary for the ROIs of `rois` that the subject has."""
-    present = [name for name in rois if name in responses.rois.names]
-    return roi_summary(scores.r, scores.nna, scores.significant, responses.rois, present)
+    """Per-ROI summary for the ROIs of `rois` that the subject has (and that hold voxels)."""
+    return roi_summary(scores.r, scores.nna, scores.significant, responses.rois.present(rois))
 
 
 def write_scores(path: str | Path, scores: EncoderScores, summary: dict, summary_path: str | Path,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from voxelflow.atlases.roi_masks import RoiSet
 
 MIN_NOISE_CEILING = 1.0  # percent; below it r^2 / NC is noise over noise and is left undefined
 
@@ -51,12 +50,12 @@ def fdr_significant(p: np.ndarray, q: float = 0.05) -> np.ndarray:
     return significant
 
 
-def roi_summary(r: np.ndarray, nna: np.ndarray, significant: np.ndarray, rois: RoiSet,
-                names: list[str]) -> dict[str, dict[str, float]]:
-    """Per ROI: n_voxels, median and mean r, median and mean noise-normalised accuracy, fraction significant."""
+def roi_summary(r: np.ndarray, nna: np.ndarray, significant: np.ndarray,
+                masks: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    """Per ROI (name -> (n_voxels,) bool mask): n_voxels, median and mean r, median and mean
+    noise-normalised accuracy, fraction significant. Empty masks are skipped."""
     summary = {}
-    for name in names:
-        mask = rois.mask(name)
+    for name, mask in masks.items():
         if not mask.any():
             continue
         finite = nna[mask][np.isfinite(nna[mask])]

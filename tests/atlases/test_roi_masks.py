@@ -33,3 +33,11 @@ def test_subset_keeps_voxel_alignment():
 def test_unknown_roi_lists_what_exists():
     with pytest.raises(InputError, match=r"unknown ROI 'V2'; known ROIs are: V1v, V1d, hV4, prf-visualrois, V1"):
         _rois().mask("V2")
+
+
+def test_present_keeps_named_rois_with_voxels_in_order():
+    rois = _rois()
+    rois.masks["hV4"][:] = False  # a label this subject has, but with no voxels
+    present = rois.present(["V1", "V2", "hV4", "V1v"])
+    assert list(present) == ["V1", "V1v"]
+    assert present["V1"].sum() == 4

@@ -62,6 +62,12 @@ class RoiSet:
             return np.logical_or.reduce([self.masks[p] for p in parts])
         raise InputError(f"unknown ROI {name!r}; known ROIs are: {', '.join(self.names)}")
 
+    def present(self, names: list[str]) -> dict[str, np.ndarray]:
+        """Masks of those `names` that this subject has and that hold voxels, in the order given."""
+        known = set(self.names)
+        masks = {name: self.mask(name) for name in names if name in known}
+        return {name: mask for name, mask in masks.items() if mask.any()}
+
     def subset(self, keep: np.ndarray) -> RoiSet:
         """The same ROIs restricted to the voxels where `keep` (n_voxels,) is True."""
         return RoiSet({name: m[keep] for name, m in self.masks.items()}, dict(self.families))

@@ -8,7 +8,7 @@ from voxelflow.script_runner import run_reporting_errors
 
 def main(smk) -> None:
     responses = read_responses(smk.input.responses)
-    groups = {name: responses.rois.mask(name) for name in smk.params.rois if name in responses.rois.names}
+    groups = responses.rois.present(smk.params.rois)
     ridge, transformer = read_scores(smk.input.ridge), read_scores(smk.input.transformer)
     save_figure(paired_scatter(ridge.r, transformer.r, groups, "ridge", "transformer"), smk.output[0])
 

@@ -21,12 +21,11 @@ def main(smk) -> None:
     title = f"{subject} {model}: test r"
     figures.save_figure(figures.accuracy_map(scores.r, *volume, background, title), smk.output.accuracy_map)
     figures.save_figure(figures.glass_brain(scores.r, *volume, title), smk.output.glass_brain)
-    rois = [name for name in smk.params.rois if name in responses.rois.names]
-    groups = {name: responses.rois.mask(name) for name in rois}
+    groups = responses.rois.present(smk.params.rois)
     figures.save_figure(figures.r_vs_noise_ceiling(scores.r, responses.noise_ceiling, groups),
                         smk.output.r_vs_noise_ceiling)
-    best = [int(np.flatnonzero(mask)[np.argmax(scores.r[mask])]) for mask in groups.values() if mask.any()]
-    titles = [f"{name}: voxel {v}, r = {scores.r[v]:.2f}" for name, v in zip(groups, best)]
+    best = [int(np.flatnonzero(mask)[np.argmax(scores.r[mask])]) for mask in groups.values()]
+    titles = [f"{name}: voxel {v}, r = {scores.r[v]:.2f}" for name, v in zip(groups, best, strict=True)]
     measured = responses.responses[responses.is_test]
     figures.save_figure(figures.predicted_vs_measured(scores.predicted[:, best], measured[:, best], titles),
                         smk.output.predicted_vs_measured)
