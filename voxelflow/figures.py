@@ -18,6 +18,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from nilearn import plotting  # noqa: E402
 
 from voxelflow.atomic_output import atomic_output  # noqa: E402
+from voxelflow.responses import scatter_to_volume  # noqa: E402
 
 
 def roi_bar_plot(table: pd.DataFrame, value: str = "median_nna",
@@ -47,9 +48,7 @@ def roi_bar_plot(table: pd.DataFrame, value: str = "median_nna",
 
 
 def _volume_image(values: np.ndarray, ijk: np.ndarray, shape: tuple, affine: np.ndarray) -> nib.Nifti1Image:
-    volume = np.zeros(shape, dtype=np.float32)
-    volume[tuple(ijk.T)] = np.nan_to_num(values)
-    return nib.Nifti1Image(volume, affine)
+    return nib.Nifti1Image(scatter_to_volume(np.nan_to_num(values), ijk, shape, fill=0.0), affine)
 
 
 def accuracy_map(values: np.ndarray, ijk: np.ndarray, shape: tuple, affine: np.ndarray,

@@ -63,9 +63,14 @@ class ResponseSet:
 
     def volume(self, values: np.ndarray, fill: float = np.nan) -> np.ndarray:
         """Scatter per-voxel `values` (n_voxels,) into the subject's (X, Y, Z) volume."""
-        out = np.full(self.volume_shape, fill, dtype=np.float32)
-        out[tuple(self.ijk.T)] = values
-        return out
+        return scatter_to_volume(values, self.ijk, self.volume_shape, fill)
+
+
+def scatter_to_volume(values: np.ndarray, ijk: np.ndarray, shape: tuple, fill: float = np.nan) -> np.ndarray:
+    """Per-voxel values (n_voxels,) at voxel indices ijk (n_voxels, 3) in an (X, Y, Z) float32 volume."""
+    out = np.full(shape, fill, dtype=np.float32)
+    out[tuple(ijk.T)] = values
+    return out
 
 
 def write_responses(path: str | Path, data: ResponseSet) -> None:
