@@ -53,7 +53,7 @@ def ridge_cv_gram(X: torch.Tensor, Y: torch.Tensor, alphas: torch.Tensor, folds:
     x_sum = X64.sum(0)
     errors = torch.zeros(len(alphas), t, dtype=torch.float64, device=device)
     total = torch.zeros(t, dtype=torch.float64, device=device)
-    for train, val in folds:
+    for _, val in folds:  # the training part is all rows minus `val`
         val = torch.as_tensor(val, device=device)
         n_train = n - len(val)
         Xv, Xv64 = X[val], X64[val]

@@ -197,7 +197,6 @@ class TransformerEncoder:
         X = self._normalize(tokens).to(device)
         Y = torch.as_tensor(responses, dtype=torch.float32, device=device)
         optimizer = torch.optim.AdamW(self.model_.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
         self.history_ = []  # (epoch, train loss, validation loss); a checkpoint may bring earlier epochs
         best, best_state, stale, start = self._resume(optimizer)
         generator = torch.Generator().manual_seed(cfg.seed)
@@ -212,9 +211,8 @@ class TransformerEncoder:
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                     loss = torch.mean((self.model_(X[batch]) - Y[batch]) ** 2)
                 optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
+                loss.backward()  # bfloat16 keeps float32's range: no loss scaling needed
+                optimizer.step()
                 train_loss += loss.item() * len(batch)
             val_loss = float(torch.mean((self._predict_tensor(X[val]) - Y[val]) ** 2))
             self.history_.append((epoch, train_loss / len(train), val_loss))
