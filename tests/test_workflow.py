@@ -28,7 +28,8 @@ def _shipped_config() -> dict:
 
 
 RULES = ("make_mininsd", "preprocess_subject", "extract_features", "fit_ridge", "fit_transformer", "encoding_maps",
-         "encoding_roi_bars", "transformer_routing", "encoder_comparison")
+         "encoding_roi_bars", "transformer_routing", "encoder_comparison", "meta_train_in_context", "fit_in_context",
+         "few_shot_curve", "context_attention", "text_selectivity")
 
 
 def test_dry_run_plans_the_jobs_per_subject_and_backbone(tmp_path):
@@ -36,10 +37,18 @@ def test_dry_run_plans_the_jobs_per_subject_and_backbone(tmp_path):
     assert proc.returncode == 0, proc.stderr
     jobs = {line.split()[0]: int(line.split()[1]) for line in proc.stdout.splitlines()
             if len(line.split()) == 2 and line.split()[0] in RULES}
-    # 4 subjects x 2 backbones (gabor, tiny-clip) x 2 encoders (ridge, transformer)
+    # 4 subjects x 2 backbones (gabor, tiny-clip) x 3 encoders (ridge, transformer, in_context); in-context
+    # networks leave one subject out (4 per backbone); text prompts only for the open_clip backbone
     assert jobs == {"make_mininsd": 1, "preprocess_subject": 4, "extract_features": 2, "fit_ridge": 8,
-                    "fit_transformer": 8, "encoding_maps": 16, "encoding_roi_bars": 1, "transformer_routing": 8,
-                    "encoder_comparison": 8}
+                    "fit_transformer": 8, "encoding_maps": 24, "encoding_roi_bars": 1, "transformer_routing": 8,
+                    "encoder_comparison": 8, "meta_train_in_context": 8, "fit_in_context": 8, "few_shot_curve": 8,
+                    "context_attention": 8, "text_selectivity": 4}
+
+
+def test_in_context_with_one_subject_is_a_clear_error(tmp_path):
+    proc = _run(tmp_path, {**_shipped_config(), "subjects": ["subj01"]}, "-n")
+    assert proc.returncode != 0
+    assert "needs at least two subjects; subj01 has no other subject to meta-train on" in proc.stdout + proc.stderr
 
 
 def test_lint_is_clean():
@@ -61,12 +70,15 @@ def test_config_typo_stops_before_any_job(tmp_path):
 def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
     config = {**_shipped_config(), "subjects": ["subj01", "subj02"], "mininsd": SMALL_MININSD,
               "backbones": {"gabor": {"type": "gabor"}}}
+    config["encoders"]["in_context"].update(steps=60, eval_every=30, context_max=20, n_query=10,
+                                            few_shot={"ks": [10, "all"], "repeats": 1})
     proc = _run(tmp_path, config)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for subject in ("subj01", "subj02"):
         with h5py.File(tmp_path / f"results/{subject}/responses.h5") as f:
             assert f["responses"].shape[0] == f["image_ids"].shape[0] > 0
             assert set(f["split"][()].astype(str)) == {"train", "test"}
+            n_train = int((f["split"][()] == b"train").sum())
         summary = json.loads((tmp_path / f"results/{subject}/encoders/ridge/gabor/summary.json").read_text())
         assert summary["rois"]["V1"]["median_r"] > 0.3
         # 40 training images are too few for the transformer to learn much: check the outputs, not the science
@@ -74,6 +86,11 @@ def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
         assert summary["encoder"] == "transformer" and summary["n_test"] == 20
         assert all(abs(values["median_r"]) <= 1 for values in summary["rois"].values())
         assert not (tmp_path / f"results/{subject}/encoders/transformer/gabor/checkpoint.pt").exists()
+        summary = json.loads((tmp_path / f"results/{subject}/encoders/in_context/gabor/summary.json").read_text())
+        other = "subj02" if subject == "subj01" else "subj01"
+        assert summary["held_out"] and summary["meta_trained_on"] == other and summary["context_images"] == n_train
+        few_shot = (tmp_path / f"results/{subject}/encoders/in_context/gabor/few_shot.tsv").read_text().splitlines()
+        assert few_shot[0].startswith("method\tk\trepeat\troi") and len(few_shot) > 8
     assert (tmp_path / "logs/subj01/preprocess.log").read_text()
     assert (tmp_path / "results/figures/encoding_roi_bars.png").is_file()
 
@@ -82,6 +99,7 @@ def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = (tmp_path / "report.html").read_text()
     assert "encoding_roi_bars.png" in report and "accuracy_map.png" in report and "routing.png" in report
+    assert "few_shot.png" in report and "context_attention.png" in report
 
     config["subjects"].append("subj03")
     proc = _run(tmp_path, config)

@@ -170,3 +170,68 @@ def paired_scatter(r_a: np.ndarray, r_b: np.ndarray, groups: dict[str, np.ndarra
         ax.axis("off")
     fig.tight_layout()
     return fig
+
+
+def few_shot_curves(table: pd.DataFrame, value: str = "mean_nna") -> Figure:
+    """Accuracy against context size k, one panel per ROI, a line (mean ± sd over repeats) per method.
+
+    table: rows of `few_shot.few_shot_table`. Context sizes beyond the largest seen in meta-training
+    (column k_trained_max) are shaded: that part of the curve is test-time scaling.
+    """
+    rois = list(dict.fromkeys(table["roi"]))
+    columns = min(4, len(rois))
+    rows = int(np.ceil(len(rois) / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.8 * rows), squeeze=False, sharex=True)
+    k_max = table["k_trained_max"].iloc[0]
+    for ax, roi in zip(axes.flat, rois):
+        for method, part in table[table["roi"] == roi].groupby("method", sort=False):
+            stats = part.groupby("k")[value].agg(["mean", "std"]).fillna(0.0)
+            ax.plot(stats.index, stats["mean"], marker="o", ms=3, label=method)
+            ax.fill_between(stats.index, stats["mean"] - stats["std"], stats["mean"] + stats["std"], alpha=0.2)
+        ax.axvspan(k_max, table["k"].max(), color="grey", alpha=0.12, lw=0)
+        ax.set_xscale("log")
+        ax.set_title(roi, fontsize="medium")
+        ax.axhline(0, color="grey", lw=0.5)
+    for ax in axes.flat[len(rois):]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("noise-normalized acc. (%)" if value.endswith("nna") else value)
+    for ax in axes[-1]:
+        ax.set_xlabel("context images k")
+    axes.flat[0].legend(frameon=False, fontsize="small", title="shaded: k beyond meta-training",
+                        title_fontsize="x-small")
+    fig.tight_layout()
+    return fig
+
+
+def selectivity_heatmap(table: pd.DataFrame) -> Figure:
+    """Prompt x ROI heatmap of predicted relative responses (rows of `in_context_probes.text_selectivity`);
+    the top-ranked ROI of each prompt is outlined."""
+    grid = table.pivot(index="prompt", columns="roi", values="selectivity")
+    grid = grid.loc[list(dict.fromkeys(table["prompt"])), list(dict.fromkeys(table["roi"]))]
+    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * grid.shape[1], 1.0 + 0.5 * grid.shape[0]))
+    vmax = float(np.nanmax(np.abs(grid.values))) or 1.0
+    image = ax.imshow(grid.values, cmap="RdBu_r", vmin=-vmax, vmax=vmax, aspect="auto")
+    for i, j in enumerate(np.nanargmax(grid.values, axis=1)):
+        ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=2, color="k"))
+    ax.set_xticks(range(grid.shape[1]), grid.columns, rotation=30, ha="right")
+    ax.set_yticks(range(grid.shape[0]), grid.index)
+    fig.colorbar(image, ax=ax, label="predicted response vs prompt mean")
+    fig.tight_layout()
+    return fig
+
+
+def image_rows(images: np.ndarray, row_titles: list[str], cell_titles: list[list[str]] | None = None) -> Figure:
+    """A grid of images (n_rows, n_cols, H, W, 3) uint8, a title per row (and optionally per cell)."""
+    n_rows, n_cols = images.shape[:2]
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.3 * n_cols + 1.2, 1.4 * n_rows), squeeze=False)
+    for i in range(n_rows):
+        for j in range(n_cols):
+            axes[i, j].imshow(images[i, j])
+            axes[i, j].set_xticks([])
+            axes[i, j].set_yticks([])
+            if cell_titles is not None:
+                axes[i, j].set_title(cell_titles[i][j], fontsize="x-small")
+        axes[i, 0].set_ylabel(row_titles[i], fontsize="small", rotation=0, ha="right", va="center")
+    fig.tight_layout()
+    return fig

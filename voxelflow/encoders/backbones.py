@@ -29,6 +29,31 @@ def images_to_tensor(images: np.ndarray, device: torch.device | str = "cpu") -> 
     return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float() / 255.0
 
 
+def create_clip(model: str, pretrained: str | None = None, seed: int = 0) -> nn.Module:
+    """An open_clip model (both towers) from a local weights file, or randomly initialised with `seed`."""
+    if model not in open_clip.list_models():
+        raise InputError(f"unknown open_clip model {model!r}; known: {', '.join(open_clip.list_models()[:12])}, ...")
+    if pretrained is not None and not Path(pretrained).is_file():
+        raise InputError(f"backbone weights {pretrained} do not exist (weights are never downloaded)")
+    torch.manual_seed(seed)
+    try:
+        return open_clip.create_model(model, pretrained=pretrained, load_weights=pretrained is not None)
+    except RuntimeError as err:  # load_state_dict's size/key mismatch
+        raise InputError(f"backbone weights {pretrained} do not fit architecture {model!r}: "
+                         f"{str(err).splitlines()[0]}") from None
+
+
+@torch.no_grad()
+def encode_text(spec: dict, prompts: list[str]) -> np.ndarray:
+    """Text embeddings (n_prompts, embed_dim) float32 from an open_clip backbone's config entry: the space of
+    that backbone's pooled image features."""
+    if spec.get("type") != "open_clip":
+        raise InputError(f"text prompts need an open_clip backbone (with a text tower), not {spec.get('type')!r}")
+    clip = create_clip(spec["model"], spec.get("pretrained"), spec.get("seed", 0)).eval()
+    tokens = open_clip.get_tokenizer(spec["model"])(prompts)
+    return clip.encode_text(tokens).float().numpy()
+
+
 class OpenClipBackbone(nn.Module):
     """The image tower of an open_clip model.
 
@@ -41,16 +66,7 @@ class OpenClipBackbone(nn.Module):
 
     def __init__(self, model: str, pretrained: str | None = None, layer: int = -1, seed: int = 0):
         super().__init__()
-        if model not in open_clip.list_models():
-            raise InputError(f"unknown open_clip model {model!r}; known: {', '.join(open_clip.list_models()[:12])}, ...")
-        if pretrained is not None and not Path(pretrained).is_file():
-            raise InputError(f"backbone weights {pretrained} do not exist (weights are never downloaded)")
-        torch.manual_seed(seed)
-        try:
-            clip = open_clip.create_model(model, pretrained=pretrained, load_weights=pretrained is not None)
-        except RuntimeError as err:  # load_state_dict's size/key mismatch
-            raise InputError(f"backbone weights {pretrained} do not fit architecture {model!r}: "
-                             f"{str(err).splitlines()[0]}") from None
+        clip = create_clip(model, pretrained, seed)
         self.visual = clip.visual.eval().requires_grad_(False)
         n_layers = len(self.visual.transformer.resblocks)
         if not -n_layers <= layer < n_layers:

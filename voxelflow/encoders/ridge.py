@@ -4,26 +4,20 @@ from __future__ import annotations
 
 import logging
 
-from pathlib import Path
-
-import h5py
 import numpy as np
 import torch
 from himalaya.backend import set_backend
 from himalaya.kernel_ridge import KernelRidgeCV
 from sklearn.model_selection import KFold
 
-from voxelflow.atomic_output import atomic_output
 from voxelflow.devices import resolve_device
+from voxelflow.encoders.linear import LinearEncoder, check_pair
 from voxelflow.encoders.ridge_cv import ridge_cv_gram
-from voxelflow.errors import InputError
-from voxelflow.metrics import pearson_r
-
 
 log = logging.getLogger(__name__)
 
 
-class RidgeEncoder:
+class RidgeEncoder(LinearEncoder):
     """Features -> voxel responses by ridge regression, alpha chosen per voxel by K-fold CV.
 
     alphas: grid of L2 penalties (on z-scored features); cv: number of folds
@@ -38,20 +32,21 @@ class RidgeEncoder:
     feature_scale_ (n_features,).
     """
 
+    name = "ridge"
+    _EXTRA_STATE = ("best_alphas_", "cv_scores_")
+
     def __init__(self, alphas=tuple(np.logspace(0, 7, 8)), cv: int = 5, device: str = "auto",
                  n_targets_batch: int | None = None, seed: int = 0):
+        super().__init__()
         self.alphas = alphas
         self.cv = cv
         self.device = device
         self.n_targets_batch = n_targets_batch
         self.seed = seed
 
-    def _standardize(self, X: np.ndarray) -> np.ndarray:
-        return ((X - self.feature_mean_) / self.feature_scale_).astype(np.float32)
-
     def fit(self, X: np.ndarray, Y: np.ndarray) -> RidgeEncoder:
         """X (n_images, n_features), Y (n_images, n_voxels) -> self."""
-        _check_pair(X, Y)
+        check_pair(X, Y)
         self.feature_mean_ = X.mean(0)
         self.feature_scale_ = X.std(0)
         self.feature_scale_[self.feature_scale_ == 0] = 1.0
@@ -76,48 +71,9 @@ class RidgeEncoder:
         self.cv_scores_ = backend.to_numpy(model.cv_scores_)
         return self
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        """Predicted responses (n_images, n_voxels) float32 for features X (n_images, n_features)."""
-        if X.shape[1] != self.coef_.shape[0]:
-            raise InputError(f"features have {X.shape[1]} dimensions but the encoder was fitted on {self.coef_.shape[0]}")
-        return self._standardize(X) @ self.coef_ + self.intercept_
-
-    def predict_torch(self, X: torch.Tensor) -> torch.Tensor:
-        """Differentiable predict for a torch tensor X (n, n_features): (n, n_voxels)."""
-        t = {k: torch.as_tensor(getattr(self, k), device=X.device, dtype=X.dtype)
-             for k in ("feature_mean_", "feature_scale_", "coef_", "intercept_")}
-        return ((X - t["feature_mean_"]) / t["feature_scale_"]) @ t["coef_"] + t["intercept_"]
-
-    def score(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-        """Pearson r of prediction and measurement per voxel: (n_voxels,)."""
-        _check_pair(X, Y)
-        return pearson_r(self.predict(X), Y)
-
-    _STATE = ("coef_", "intercept_", "best_alphas_", "cv_scores_", "feature_mean_", "feature_scale_")
-
-    def save(self, path: str | Path) -> None:
-        """Write parameters and hyper-parameters to an HDF5 file, atomically."""
-        with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
-            f.attrs.update({"encoder": "ridge", "cv": self.cv, "seed": self.seed})
-            f.create_dataset("alphas", data=np.asarray(self.alphas))
-            for name in self._STATE:
-                f.create_dataset(name, data=getattr(self, name))
-        log.info("wrote ridge encoder (%d features x %d voxels) to %s", *self.coef_.shape, path)
+    def _hyper_attrs(self) -> dict:
+        return {"cv": self.cv, "seed": self.seed, "alphas": np.asarray(self.alphas)}
 
     @classmethod
-    def load(cls, path: str | Path) -> RidgeEncoder:
-        """Read an encoder written by `save`."""
-        with h5py.File(path, "r") as f:
-            if f.attrs.get("encoder") != "ridge":
-                raise InputError(f"{path} is not a ridge encoder")
-            encoder = cls(alphas=tuple(f["alphas"][()]), cv=int(f.attrs["cv"]), seed=int(f.attrs["seed"]))
-            for name in cls._STATE:
-                setattr(encoder, name, f[name][()])
-        return encoder
-
-
-def _check_pair(X: np.ndarray, Y: np.ndarray) -> None:
-    if X.ndim != 2 or Y.ndim != 2 or len(X) != len(Y):
-        raise InputError(f"features {X.shape} and responses {Y.shape} must be (n_images, ·) with the same n_images")
-    if not (np.isfinite(X).all() and np.isfinite(Y).all()):
-        raise InputError("features or responses contain NaN or infinite values")
+    def _from_attrs(cls, attrs: dict) -> RidgeEncoder:
+        return cls(alphas=tuple(attrs["alphas"]), cv=int(attrs["cv"]), seed=int(attrs["seed"]))

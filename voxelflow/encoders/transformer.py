@@ -22,6 +22,7 @@ from torch import nn
 from voxelflow.atlases.roi_masks import RoiSet
 from voxelflow.atomic_output import atomic_output
 from voxelflow.devices import resolve_device
+from voxelflow.encoders.checkpoints import load_checkpoint, save_checkpoint
 from voxelflow.errors import InputError
 from voxelflow.metrics import pearson_r
 
@@ -229,26 +230,18 @@ class TransformerEncoder:
 
     def _resume(self, optimizer) -> tuple[float, dict, int, int]:
         """(best validation loss, best weights, epochs without improvement, next epoch), from a checkpoint if any."""
-        initial = (float("inf"), copy.deepcopy(self.model_.state_dict()), 0, 0)
-        if not self.checkpoint or not Path(self.checkpoint).is_file():
-            return initial
-        saved = torch.load(self.checkpoint, map_location=next(self.model_.parameters()).device, weights_only=False)
-        if saved["config"] != asdict(self.config):
-            log.info("checkpoint %s was made with another config; starting afresh", self.checkpoint)
-            return initial
+        saved = load_checkpoint(self.checkpoint, asdict(self.config), next(self.model_.parameters()).device)
+        if saved is None:
+            return float("inf"), copy.deepcopy(self.model_.state_dict()), 0, 0
         self.model_.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         self.history_ = saved["history"]
-        log.info("resuming from %s at epoch %d", self.checkpoint, saved["epoch"] + 1)
         return saved["best"], saved["best_state"], saved["stale"], saved["epoch"]
 
     def _save_checkpoint(self, optimizer, epoch, best, best_state, stale) -> None:
-        if not self.checkpoint:
-            return
-        with atomic_output(self.checkpoint) as tmp:
-            torch.save({"config": asdict(self.config), "model": self.model_.state_dict(),
-                        "optimizer": optimizer.state_dict(), "epoch": epoch, "best": best,
-                        "best_state": best_state, "stale": stale, "history": self.history_}, tmp)
+        save_checkpoint(self.checkpoint, asdict(self.config),
+                        {"model": self.model_.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+                         "best": best, "best_state": best_state, "stale": stale, "history": self.history_})
 
     @torch.no_grad()
     def _predict_tensor(self, X: torch.Tensor, batch_size: int = 256) -> torch.Tensor:

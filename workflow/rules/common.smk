@@ -79,6 +79,11 @@ def final_outputs():
         *expand("results/{subject}/figures/{encoder}-{backbone}/{figure}.png", subject=SUBJECTS,
                 encoder=ENCODERS, backbone=BACKBONES, figure=figures),
     ]
+    if "in_context" in ENCODERS:
+        in_context = f"results/{{subject}}/figures/in_context-{{backbone}}"
+        outputs += expand(f"{in_context}/few_shot.png", subject=SUBJECTS, backbone=BACKBONES)
+        outputs += expand(f"{in_context}/context_attention.png", subject=SUBJECTS, backbone=BACKBONES)
+        outputs += expand(f"{in_context}/text_selectivity.png", subject=SUBJECTS, backbone=open_clip_backbones())
     if "transformer" in ENCODERS:
         outputs += expand("results/{subject}/figures/transformer-{backbone}/routing.png", subject=SUBJECTS,
                           backbone=BACKBONES)
@@ -86,3 +91,35 @@ def final_outputs():
             outputs += expand("results/{subject}/figures/transformer-vs-ridge-{backbone}.png", subject=SUBJECTS,
                               backbone=BACKBONES)
     return outputs
+
+
+def in_context_training_set(subject):
+    """Name of the meta-training set whose network serves `subject`: without-<subject> (loso) or fixed."""
+    return f"without-{subject}" if config["encoders"]["in_context"]["train_subjects"] == "loso" else "fixed"
+
+
+def in_context_training_subjects(training_set):
+    """The subjects a meta-training set is made of; a clear error if there are none."""
+    chosen = config["encoders"]["in_context"]["train_subjects"]
+    if training_set == "fixed":
+        unknown = sorted(set(chosen) - set(SUBJECTS))
+        if unknown:
+            raise WorkflowError(f"config.yaml: encoders.in_context.train_subjects names {', '.join(unknown)}, "
+                                f"not among subjects ({', '.join(SUBJECTS)})")
+        return list(chosen)
+    held_out = training_set.removeprefix("without-")
+    others = [s for s in SUBJECTS if s != held_out]
+    if not others:
+        raise WorkflowError(f"config.yaml: encoders.in_context with train_subjects: loso needs at least two "
+                            f"subjects; {held_out} has no other subject to meta-train on")
+    return others
+
+
+def in_context_network(wildcards):
+    """The meta-trained network that `{subject}`'s in-context voxel models come from."""
+    return f"results/in_context/{wildcards.backbone}/{in_context_training_set(wildcards.subject)}/network.pt"
+
+
+def open_clip_backbones():
+    """Backbones with a text tower (text-to-voxel selectivity)."""
+    return [name for name, spec in config["backbones"].items() if spec["type"] == "open_clip"]

@@ -47,3 +47,133 @@ rule fit_transformer:
         "../envs/voxelflow.yaml"
     script:
         "../scripts/fit_transformer.py"
+
+
+rule meta_train_in_context:
+    input:
+        responses=lambda wc: expand("results/{subject}/responses.h5",
+                                    subject=in_context_training_subjects(wc.training_set)),
+        features="results/features/{backbone}.h5",
+    output:
+        network="results/in_context/{backbone}/{training_set}/network.pt",
+    params:
+        in_context=config["encoders"].get("in_context", {}),
+        subjects=lambda wc: in_context_training_subjects(wc.training_set),
+        checkpoint=lambda wc: f"results/in_context/{wc.backbone}/{wc.training_set}/checkpoint.pt",
+        device=config["device"],
+    log:
+        "logs/in_context/{backbone}-{training_set}.log",
+    wildcard_constraints:
+        training_set="fixed|without-.+",
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=16000,
+    conda:
+        "../envs/voxelflow.yaml"
+    script:
+        "../scripts/meta_train_in_context.py"
+
+
+rule fit_in_context:
+    input:
+        network=in_context_network,
+        responses="results/{subject}/responses.h5",
+        features="results/features/{backbone}.h5",
+    output:
+        model="results/{subject}/encoders/in_context/{backbone}/model.h5",
+        scores="results/{subject}/encoders/in_context/{backbone}/scores.h5",
+        summary="results/{subject}/encoders/in_context/{backbone}/summary.json",
+    params:
+        in_context=config["encoders"].get("in_context", {}),
+        rois=config["rois"],
+        device=config["device"],
+    log:
+        "logs/{subject}/encoders/in_context-{backbone}.log",
+    threads: 2
+    resources:
+        mem_mb=16000,
+    conda:
+        "../envs/voxelflow.yaml"
+    script:
+        "../scripts/fit_in_context.py"
+
+
+rule few_shot_curve:
+    input:
+        network=in_context_network,
+        responses="results/{subject}/responses.h5",
+        features="results/features/{backbone}.h5",
+    output:
+        table="results/{subject}/encoders/in_context/{backbone}/few_shot.tsv",
+        figure=report(
+            "results/{subject}/figures/in_context-{backbone}/few_shot.png",
+            caption="../report/few_shot.rst",
+            category="In-context encoder",
+            subcategory="{subject}",
+            labels={"figure": "few-shot curve", "model": "in_context-{backbone}"},
+        ),
+    params:
+        in_context=config["encoders"].get("in_context", {}),
+        ridge=config["encoders"].get("ridge", {}),
+        rois=config["rois"],
+        device=config["device"],
+    log:
+        "logs/{subject}/encoders/few_shot-{backbone}.log",
+    threads: 2
+    resources:
+        mem_mb=16000,
+    conda:
+        "../envs/voxelflow.yaml"
+    script:
+        "../scripts/few_shot_curve.py"
+
+
+rule context_attention:
+    input:
+        network=in_context_network,
+        responses="results/{subject}/responses.h5",
+        features="results/features/{backbone}.h5",
+        scores="results/{subject}/encoders/in_context/{backbone}/scores.h5",
+        stimuli=stimuli_input(),
+    output:
+        report(
+            "results/{subject}/figures/in_context-{backbone}/context_attention.png",
+            caption="../report/context_attention.rst",
+            category="In-context encoder",
+            subcategory="{subject}",
+            labels={"figure": "context attention", "model": "in_context-{backbone}"},
+        ),
+    params:
+        rois=config["rois"],
+    log:
+        "logs/{subject}/figures/context_attention-{backbone}.log",
+    conda:
+        "../envs/voxelflow.yaml"
+    script:
+        "../scripts/plot_context_attention.py"
+
+
+rule text_selectivity:
+    input:
+        model="results/{subject}/encoders/in_context/{backbone}/model.h5",
+        responses="results/{subject}/responses.h5",
+    output:
+        table="results/{subject}/encoders/in_context/{backbone}/text_selectivity.tsv",
+        figure=report(
+            "results/{subject}/figures/in_context-{backbone}/text_selectivity.png",
+            caption="../report/text_selectivity.rst",
+            category="In-context encoder",
+            subcategory="{subject}",
+            labels={"figure": "text-to-voxel selectivity", "model": "in_context-{backbone}"},
+        ),
+    params:
+        backbone=backbone_spec,
+        prompts=config["encoders"].get("in_context", {}).get("prompts", []),
+        rois=config["rois"],
+    log:
+        "logs/{subject}/encoders/text_selectivity-{backbone}.log",
+    conda:
+        "../envs/voxelflow.yaml"
+    script:
+        "../scripts/text_selectivity.py"

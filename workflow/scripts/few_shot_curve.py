@@ -1,0 +1,28 @@
+"""Snakemake glue: in-context encoder vs ridge on the same k context images (rule few_shot_curve)."""
+
+from pathlib import Path
+
+from voxelflow.atomic_output import atomic_output
+from voxelflow.encoders.features import load_features
+from voxelflow.encoders.few_shot import few_shot_table
+from voxelflow.encoders.in_context import InContextEncoder
+from voxelflow.figures import few_shot_curves, save_figure
+from voxelflow.responses import read_responses
+from voxelflow.script_runner import run_reporting_errors
+
+
+def main(smk) -> None:
+    responses = read_responses(smk.input.responses)
+    features = load_features(smk.input.features, responses.image_ids).pooled
+    encoder = InContextEncoder.load(smk.input.network, device=smk.params.device)
+    settings = smk.params.in_context["few_shot"]
+    ridge = {"alphas": tuple(smk.params.ridge.get("alphas", (1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7))),
+             "cv": smk.params.ridge.get("cv", 5), "device": smk.params.device}
+    table = few_shot_table(encoder, ridge, responses, features, settings["ks"], settings["repeats"],
+                           smk.params.rois, seed=smk.params.in_context["seed"])
+    with atomic_output(smk.output.table) as tmp:
+        table.to_csv(Path(tmp), sep="\t", index=False)
+    save_figure(few_shot_curves(table), smk.output.figure)
+
+
+run_reporting_errors(lambda: main(snakemake), snakemake.log[0])  # noqa: F821 - injected by Snakemake
