@@ -38,6 +38,7 @@ lint: install
 bench: install
 	$(BIN)/python benchmarks/bench_preprocess.py
 	$(BIN)/python benchmarks/bench_ridge.py
+	$(BIN)/python benchmarks/bench_in_context.py
 	$(BIN)/python benchmarks/bench_transformer.py
 
 clean:

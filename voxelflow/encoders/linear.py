@@ -66,7 +66,7 @@ class LinearEncoder:
 
     @classmethod
     def load(cls, path: str | Path) -> LinearEncoder:
-        """Read voxel models written by `save` (of this class, or of any linear encoder when called on LinearEncoder)."""
+        """Read voxel models written by `save` (of this class; LinearEncoder.load reads any linear encoder)."""
         with h5py.File(path, "r") as f:
             kind = f.attrs.get("encoder")
             if "coef_" not in f or (cls is not LinearEncoder and kind != cls.name):
