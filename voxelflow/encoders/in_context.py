@@ -39,7 +39,7 @@ from voxelflow.atomic_output import atomic_output
 from voxelflow.devices import resolve_device
 from voxelflow.encoders.checkpoints import load_checkpoint, save_checkpoint
 from voxelflow.encoders.linear import LinearEncoder, check_pair
-from voxelflow.errors import InputError
+from voxelflow.errors import InputError, check_model_config
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +65,9 @@ class InContextConfig:
     seed: int = 0
 
     def validate(self) -> None:
-        for name in ("width", "n_layers", "n_heads", "n_registers", "n_query", "batch_voxels", "steps",
-                     "eval_every", "patience"):
-            if getattr(self, name) < 1:
-                raise InputError(f"encoders.in_context.{name} must be at least 1, got {getattr(self, name)}")
-        if self.width % self.n_heads:
-            raise InputError(f"encoders.in_context.width ({self.width}) must be divisible by n_heads ({self.n_heads})")
+        check_model_config("encoders.in_context", self, ("width", "n_layers", "n_heads", "n_registers", "n_query",
+                                                         "batch_voxels", "steps", "eval_every", "patience"),
+                           width="width")
         if not 2 <= self.context_min <= self.context_max:
             raise InputError(f"encoders.in_context needs 2 <= context_min <= context_max, got "
                              f"{self.context_min} and {self.context_max}")

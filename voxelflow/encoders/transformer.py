@@ -23,7 +23,7 @@ from voxelflow.atlases.roi_masks import RoiSet
 from voxelflow.atomic_output import atomic_output
 from voxelflow.devices import resolve_device
 from voxelflow.encoders.checkpoints import load_checkpoint, save_checkpoint
-from voxelflow.errors import InputError
+from voxelflow.errors import InputError, check_model_config
 from voxelflow.metrics import pearson_r
 
 log = logging.getLogger(__name__)
@@ -129,12 +129,8 @@ class TransformerConfig:
     seed: int = 0
 
     def validate(self) -> None:
-        for name in ("queries_per_roi", "d_model", "n_layers", "n_heads", "epochs", "batch_size", "patience"):
-            if getattr(self, name) < 1:
-                raise InputError(f"encoders.transformer.{name} must be at least 1, got {getattr(self, name)}")
-        if self.d_model % self.n_heads:
-            raise InputError(f"encoders.transformer.d_model ({self.d_model}) must be divisible by n_heads "
-                             f"({self.n_heads})")
+        check_model_config("encoders.transformer", self, ("queries_per_roi", "d_model", "n_layers", "n_heads",
+                                                          "epochs", "batch_size", "patience"), width="d_model")
         if not 0 < self.val_fraction < 0.5:
             raise InputError(f"encoders.transformer.val_fraction must be in (0, 0.5), got {self.val_fraction}")
 
