@@ -15,11 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
-import sys
 import time
 
 import numpy as np
+from child_process import run_child
 
 
 def run(method: str, k: int, args) -> dict:
@@ -71,10 +70,8 @@ def main() -> None:
     for k in args.ks:
         results = {}
         for method in ("ridge", "in-context"):
-            command = [sys.executable, __file__, "--child", method, str(k)] + [
-                f"--{name}={getattr(args, name)}" for name in ("voxels", "features", "width", "layers", "device")]
-            results[method] = json.loads(subprocess.run(command, check=True, capture_output=True,
-                                                        text=True).stdout.strip().splitlines()[-1])
+            results[method] = run_child(__file__, ["--child", method, str(k)] + [
+                f"--{name}={getattr(args, name)}" for name in ("voxels", "features", "width", "layers", "device")])
         ic, ridge = results["in-context"], results["ridge"]
         print(f"k = {k:5d}: in-context {ic['seconds']:7.1f} s (peak RSS {ic['rss_gib']:.2f} GiB, GPU "
               f"{ic['gpu_gib']:.2f} GiB) | ridge {ridge['seconds']:7.1f} s (peak RSS {ridge['rss_gib']:.2f} GiB) | "

@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from child_process import run_child
 
 ALPHAS = np.logspace(-1, 8, 10)
 
@@ -84,9 +83,8 @@ def main() -> None:
               f"{len(ALPHAS)} alphas")
         results = {}
         for method in ("voxelflow", "sklearn"):
-            out = subprocess.run([sys.executable, __file__, "--child", tmp, method, "--train", str(args.train),
-                                  "--device", args.device], capture_output=True, text=True, check=True)
-            results[method] = json.loads(out.stdout.strip().splitlines()[-1])
+            results[method] = run_child(__file__, ["--child", tmp, method, "--train", str(args.train),
+                                                   "--device", args.device])
     ours, theirs = results["voxelflow"], results["sklearn"]
     for name, r in results.items():
         print(f"{name:10} fit+predict {r['seconds']:8.1f} s   median test r {r['median_r']:.4f}   "

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_ridge import make_data, run_method  # noqa: E402
+from child_process import run_child  # noqa: E402
 
 
 def transformer_throughput(steps: int, batch: int, n_voxels: int, device: str) -> dict:
@@ -85,9 +85,9 @@ def main() -> None:
         return
 
     def child(*extra: str) -> dict:
-        command = [sys.executable, __file__, "--steps", str(args.steps), "--batch", str(args.batch), "--images",
-                   str(args.images), "--voxels", str(args.voxels), "--device", args.device, "--child", *extra]
-        return json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout.splitlines()[-1])
+        return run_child(__file__, ["--steps", str(args.steps), "--batch", str(args.batch), "--images",
+                                    str(args.images), "--voxels", str(args.voxels), "--device", args.device,
+                                    "--child", *extra])
 
     transformer = child("transformer")
     epoch_s = args.images / transformer["images_per_s"]
