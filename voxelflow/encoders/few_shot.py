@@ -28,7 +28,7 @@ def few_shot_table(in_context: InContextEncoder, ridge: dict, responses: Respons
     """Score both models on the test images after fitting each on the same k random training images.
 
     features: (n_images, E) pooled features, rows aligned with responses.image_ids. ridge: RidgeEncoder
-    keyword arguments (alphas, cv, device); its CV folds are capped at k. For each k and repeat, one random
+    keyword arguments (alphas, cv, device; RidgeEncoder's defaults otherwise); its CV folds are capped at k. For each k and repeat, one random
     context is drawn from the training images (the same for both methods). Returns one row per (method, k,
     repeat, roi) with columns method, k, repeat, roi, n_voxels, median_r, mean_r, median_nna, mean_nna,
     fraction_significant, and k_trained_max (the largest context the in-context model saw in meta-training).
@@ -40,10 +40,10 @@ def few_shot_table(in_context: InContextEncoder, ridge: dict, responses: Respons
     for k in context_sizes(ks, len(X)):
         for repeat in range(repeats if k < len(X) else 1):  # every image: one context only
             context = sample_context(len(X), k, rng)
-            models = {
-                "in-context": in_context.predict_voxel_models(X[context], Y[context]),
-                "ridge": RidgeEncoder(**{**ridge, "cv": min(ridge.get("cv", 5), k)}).fit(X[context], Y[context]),
-            }
+            ridge_k = RidgeEncoder(**ridge)
+            ridge_k.cv = min(ridge_k.cv, k)
+            models = {"in-context": in_context.predict_voxel_models(X[context], Y[context]),
+                      "ridge": ridge_k.fit(X[context], Y[context])}
             for method, model in models.items():
                 summary = summarize(score_predictions(model.predict(X_test), responses), responses, rois)
                 rows += [{"method": method, "k": k, "repeat": repeat, "roi": roi, **values}

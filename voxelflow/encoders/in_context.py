@@ -47,20 +47,21 @@ log = logging.getLogger(__name__)
 @dataclass
 class InContextConfig:
     """Hyper-parameters of the in-context encoder (BraInCoRL: width 560-1200, 20 layers, 10 heads, 4 registers,
-    context 30-500, 100 queries, batch 64; the defaults here are a CPU-sized version)."""
+    context 30-500, 100 queries, batch 64; the defaults here, the same as the config schema's, are a CPU-sized
+    version)."""
 
     width: int = 64
-    n_layers: int = 4
+    n_layers: int = 2
     n_heads: int = 4
     n_registers: int = 4
     context_min: int = 10
     context_max: int = 100
     n_query: int = 50
     batch_voxels: int = 64
-    steps: int = 1500
-    lr: float = 1e-3
+    steps: int = 1000
+    lr: float = 3e-3
     weight_decay: float = 0.01
-    eval_every: int = 100
+    eval_every: int = 250
     patience: int = 5
     seed: int = 0
 

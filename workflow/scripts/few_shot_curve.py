@@ -16,8 +16,7 @@ def main(smk) -> None:
     features = load_features(smk.input.features, responses.image_ids).pooled
     encoder = InContextEncoder.load(smk.input.network, device=smk.params.device)
     settings = smk.params.in_context["few_shot"]
-    ridge = {"alphas": tuple(smk.params.ridge.get("alphas", (1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7))),
-             "cv": smk.params.ridge.get("cv", 5), "device": smk.params.device}
+    ridge = {**{k: v for k, v in smk.params.ridge.items() if k in ("alphas", "cv")}, "device": smk.params.device}
     table = few_shot_table(encoder, ridge, responses, features, settings["ks"], settings["repeats"],
                            smk.params.rois, seed=smk.params.in_context["seed"])
     with atomic_output(smk.output.table) as tmp:
