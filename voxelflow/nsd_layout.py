@@ -6,6 +6,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import h5py
+import numpy as np
+
+from voxelflow.errors import InputError
+
 SUBJECT_PATTERN = re.compile(r"^subj(\d\d)$")
 SESSION_PATTERN = re.compile(r"^betas_session(\d\d)\.(nii\.gz|nii|hdf5)$")
 BETAS_SUFFIX = {"nifti": ".nii.gz", "hdf5": ".hdf5"}
@@ -83,3 +88,18 @@ def stimuli_file(path: str | Path) -> Path:
     """The stimulus brick given either its path or an `nsddata_stimuli/` folder (as the demo's rule passes)."""
     path = Path(path)
     return NSDLayout(path.parent).stimuli if path.is_dir() else path
+
+
+def read_stimuli(path: str | Path, image_ids) -> np.ndarray:
+    """Images `image_ids` (0-based NSD ids of any shape S, any order, repeats allowed) of the stimulus brick at
+    `path` (file or `nsddata_stimuli/` folder) -> (*S, H, W, 3) uint8, in the order of `image_ids`."""
+    path = stimuli_file(path)
+    ids = np.asarray(image_ids, dtype=np.int64)
+    wanted, where = np.unique(ids.ravel(), return_inverse=True)
+    with h5py.File(path, "r") as f:
+        brick = f["imgBrick"]
+        if len(wanted) and (wanted[0] < 0 or wanted[-1] >= len(brick)):
+            bad = wanted[-1] if wanted[0] >= 0 else wanted[0]
+            raise InputError(f"{path} holds {len(brick)} images; image id {bad} is not among them")
+        images = brick[wanted][where.ravel()]
+    return images.reshape(*ids.shape, *images.shape[1:])

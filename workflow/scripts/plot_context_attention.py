@@ -1,7 +1,6 @@
 """Snakemake glue: the context images the in-context model of each ROI's best voxel reads most
 (rule context_attention)."""
 
-import h5py
 import numpy as np
 
 from voxelflow.encoders.features import load_features
@@ -9,7 +8,7 @@ from voxelflow.encoders.in_context import InContextEncoder
 from voxelflow.encoders.in_context_probes import top_context_images
 from voxelflow.encoding_scores import read_scores
 from voxelflow.figures import image_rows, save_figure
-from voxelflow.nsd_layout import stimuli_file
+from voxelflow.nsd_layout import read_stimuli
 from voxelflow.responses import read_responses
 from voxelflow.script_runner import run_reporting_errors
 
@@ -27,10 +26,7 @@ def main(smk) -> None:
     encoder = InContextEncoder.load(smk.input.network, device="cpu")
     attention = encoder.context_attention(features, responses.responses[train][:, voxels])
     top = top_context_images(attention, np.arange(len(voxels)), N_TOP)
-    with h5py.File(stimuli_file(smk.input.stimuli), "r") as f:
-        wanted = np.unique(ids[top])
-        brick = dict(zip(wanted, f["imgBrick"][wanted]))
-    images = np.stack([[brick[ids[j]] for j in row] for row in top])
+    images = read_stimuli(smk.input.stimuli, ids[top])
     measured = responses.responses[train]
     titles = [[f"y={measured[j, v]:+.1f}" for j in row] for row, v in zip(top, voxels)]
     names = [f"{name}\nr={r[v]:.2f}" for name, v in zip(rois, voxels)]

@@ -1,11 +1,10 @@
 """Snakemake glue: where each ROI query of the transformer looks (rule transformer_routing)."""
 
-import h5py
 
 from voxelflow.encoders.features import load_features
 from voxelflow.encoders.transformer import TransformerEncoder
 from voxelflow.figures import attention_routing, save_figure, token_grid
-from voxelflow.nsd_layout import stimuli_file
+from voxelflow.nsd_layout import read_stimuli
 from voxelflow.responses import read_responses
 from voxelflow.script_runner import run_reporting_errors
 
@@ -16,9 +15,7 @@ def main(smk) -> None:
     tokens = load_features(smk.input.features, test_ids, tokens=True).tokens
     encoder = TransformerEncoder.load(smk.input.model, device="cpu")
     grids = token_grid(encoder.attention(tokens).mean(0))
-    stimuli = stimuli_file(smk.input.stimuli)
-    with h5py.File(stimuli, "r") as f:
-        examples = f["imgBrick"][sorted(test_ids[:3])]
+    examples = read_stimuli(smk.input.stimuli, test_ids[:3])
     save_figure(attention_routing(grids, encoder.group_names_, examples), smk.output[0])
 
 

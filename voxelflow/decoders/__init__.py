@@ -1,0 +1,1 @@
+"""Voxel -> image models: contrastive brain -> CLIP (MindEye), diffusion prior, generator, reconstruction."""

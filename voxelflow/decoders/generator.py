@@ -1,0 +1,191 @@
+"""Image generator conditioned on image embeddings: a diffusers `UNet2DConditionModel` in pixel space.
+
+The embedding tokens (n, t, d) are the UNet's cross-attention context. The demo trains a small one on
+the study's training images conditioned on the decoder's target backbone (`fit`); `save` writes a
+diffusers folder (`unet/`, `scheduler/`, `voxelflow_generator.json`) and `load` reads it with
+`from_pretrained(local path)`, so a generator trained elsewhere at full size drops in the same way.
+Sampling is DDIM with classifier-free guidance; an init image with `strength` < 1 gives img2img
+(the low-level path): the init is noised to the step `strength` of the way through and denoised from there.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import DDIMScheduler, UNet2DConditionModel
+from tqdm import tqdm
+
+from voxelflow.atomic_output import atomic_output
+from voxelflow.decoders.contrastive import as_tokens
+from voxelflow.devices import resolve_device
+from voxelflow.errors import InputError
+
+log = logging.getLogger(__name__)
+
+GENERATOR_FILE = "voxelflow_generator.json"
+
+
+@dataclass
+class GeneratorConfig:
+    """Size and training of the pixel-space generator (the demo's; real runs load a trained folder)."""
+
+    image_size: int = 32
+    channels: tuple[int, ...] = (16, 32, 64)
+    steps: int = 1500
+    batch_size: int = 32
+    lr: float = 1e-3
+    cond_drop: float = 0.1
+    seed: int = 0
+
+
+def build_unet(config: GeneratorConfig, embedding_dim: int) -> UNet2DConditionModel:
+    """A small UNet: plain ResNet blocks at full resolution, cross-attention to the embedding tokens at the
+    lowest; their mean is also added to the timestep embedding of every block (as unCLIP conditions on
+    image embeddings), which is what makes a small model learn the conditioning quickly."""
+    n = len(config.channels)
+    if n < 2 or config.image_size % 2 ** (n - 1):
+        raise InputError(f"decoders.generator: needs at least 2 channel levels and an image_size divisible by "
+                         f"{2 ** (n - 1)}, got {list(config.channels)} and {config.image_size}")
+    return UNet2DConditionModel(
+        sample_size=config.image_size, in_channels=3, out_channels=3, layers_per_block=1,
+        block_out_channels=tuple(config.channels),
+        down_block_types=("DownBlock2D",) * (n - 1) + ("CrossAttnDownBlock2D",),
+        up_block_types=("CrossAttnUpBlock2D",) + ("UpBlock2D",) * (n - 1),
+        cross_attention_dim=embedding_dim, attention_head_dim=16, norm_num_groups=8,
+        class_embed_type="projection", projection_class_embeddings_input_dim=embedding_dim)
+
+
+def to_unit_range(images: np.ndarray, size: int) -> torch.Tensor:
+    """(n, H, W, 3) uint8 or float in [0, 1] -> (n, 3, size, size) float32 in [-1, 1] (bilinear, antialiased)."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
+    if images.dtype == np.uint8:
+        x = x / 255.0
+    if x.shape[-1] != size or x.shape[-2] != size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return x.clamp(0, 1) * 2 - 1
+
+
+class ImageGenerator:
+    """fit(images, embeddings) / generate(embeddings, init_images, strength) / save(folder) / load(folder)."""
+
+    def __init__(self, config: GeneratorConfig | None = None, device: str = "auto"):
+        self.config = config or GeneratorConfig()
+        self.device = resolve_device(device)
+        # x0-prediction: a small, briefly trained model then returns the conditional mean image (blurry but
+        # right), where noise prediction returns noise.
+        self.scheduler = DDIMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", clip_sample=True,
+                                       prediction_type="sample")
+
+    @property
+    def embedding_dim(self) -> int:
+        """d of the (n, t, d) embeddings the UNet cross-attends to."""
+        return self.unet.config.cross_attention_dim
+
+    def _unet(self, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        return self.unet(x, t, encoder_hidden_states=context, class_labels=context.mean(1)).sample
+
+    def fit(self, images: np.ndarray, embeddings: np.ndarray) -> ImageGenerator:
+        """images (n, H, W, 3) uint8; embeddings (n, d) or (n, t, d) of the same images (the conditioning)."""
+        cfg = self.config
+        cond = as_tokens(embeddings)
+        if len(images) != len(cond) or images.ndim != 4 or images.shape[-1] != 3:
+            raise InputError(f"images {images.shape} and embeddings {cond.shape} must pair n RGB images")
+        self.embedding_scale = float(cond.std()) or 1.0
+        torch.manual_seed(cfg.seed)
+        generator = torch.Generator().manual_seed(cfg.seed)
+        self.unet = build_unet(cfg, cond.shape[2]).to(self.device)
+        X = to_unit_range(images, cfg.image_size)
+        C = torch.from_numpy(cond / self.embedding_scale)
+        optimizer = torch.optim.AdamW(self.unet.parameters(), lr=cfg.lr, weight_decay=1e-2)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+        self.history = []
+        self.unet.train()
+        for _ in tqdm(range(cfg.steps), desc="generator", unit="step"):
+            batch = torch.randint(0, len(X), (cfg.batch_size,), generator=generator)
+            clean = X[batch]
+            if torch.rand(1, generator=generator).item() < 0.5:  # horizontal flips: the scenes have no handedness
+                clean = clean.flip(-1)
+            context = C[batch] * (torch.rand(len(batch), 1, 1, generator=generator) >= cfg.cond_drop)
+            noise = torch.randn(clean.shape, generator=generator)
+            t = torch.randint(0, self.scheduler.config.num_train_timesteps, (len(batch),), generator=generator)
+            noisy = self.scheduler.add_noise(clean, noise, t)
+            predicted = self._unet(noisy.to(self.device), t.to(self.device), context.to(self.device))
+            loss = F.mse_loss(predicted, clean.to(self.device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            self.history.append(loss.item())
+        self.unet.eval()
+        log.info("generator: %d steps, loss %.4f -> %.4f", cfg.steps, np.mean(self.history[:20]),
+                 np.mean(self.history[-20:]))
+        return self
+
+    @torch.no_grad()
+    def generate(self, embeddings: np.ndarray, init_images: np.ndarray | None = None, strength: float = 1.0,
+                 n_steps: int = 25, guidance_scale: float = 3.0, seed: int = 0,
+                 batch_size: int = 64) -> np.ndarray:
+        """embeddings (n, d) or (n, t, d) -> images (n, S, S, 3) float32 in [0, 1], S = the generator's size.
+
+        init_images (n, H, W, 3): the low-level start; strength 1 ignores it, 0 returns it unchanged.
+        The same seed gives the same images.
+        """
+        cond = as_tokens(embeddings)
+        if cond.shape[2] != self.embedding_dim:
+            raise InputError(f"embeddings have size {cond.shape[2]}, but the generator is conditioned on "
+                             f"{self.embedding_dim}-d embeddings")
+        if not 0 <= strength <= 1:
+            raise InputError(f"img2img strength must be in [0, 1], got {strength}")
+        size = self.unet.config.sample_size
+        generator = torch.Generator().manual_seed(seed)
+        noise = torch.randn((len(cond), 3, size, size), generator=generator)
+        self.scheduler.set_timesteps(n_steps)
+        timesteps = self.scheduler.timesteps
+        start = n_steps - int(round(n_steps * strength)) if init_images is not None else 0
+        if init_images is not None:
+            if len(init_images) != len(cond):
+                raise InputError(f"{len(init_images)} init images for {len(cond)} embeddings")
+            if start == n_steps:
+                return (to_unit_range(init_images, size).permute(0, 2, 3, 1).numpy() + 1) / 2
+            noise = self.scheduler.add_noise(to_unit_range(init_images, size), noise, timesteps[start:start + 1])
+        out = []
+        for lo in range(0, len(cond), batch_size):
+            x = noise[lo:lo + batch_size].to(self.device)
+            context = torch.from_numpy(cond[lo:lo + batch_size] / self.embedding_scale).to(self.device)
+            context = torch.cat([torch.zeros_like(context), context])
+            for t in timesteps[start:]:
+                free, conditioned = self._unet(torch.cat([x, x]), t, context).chunk(2)
+                x = self.scheduler.step(free + guidance_scale * (conditioned - free), t, x).prev_sample
+            out.append(((x.clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).float().cpu())
+        return torch.cat(out).numpy()
+
+    def save(self, folder: str | Path) -> None:
+        """A diffusers folder: unet/ and scheduler/ (save_pretrained) and voxelflow_generator.json."""
+        with atomic_output(folder) as tmp:
+            tmp = Path(tmp)
+            self.unet.save_pretrained(tmp / "unet")
+            self.scheduler.save_pretrained(tmp / "scheduler")
+            (tmp / GENERATOR_FILE).write_text(json.dumps({"embedding_scale": self.embedding_scale,
+                                                          "config": asdict(self.config)}, indent=1))
+        log.info("wrote generator to %s", folder)
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str = "auto") -> ImageGenerator:
+        """Read a generator folder with diffusers' from_pretrained (local files only, never a hub)."""
+        folder = Path(folder)
+        if not (folder / GENERATOR_FILE).is_file():
+            raise InputError(f"{folder} is not a voxelflow generator folder (no {GENERATOR_FILE})")
+        meta = json.loads((folder / GENERATOR_FILE).read_text())
+        config = meta["config"]
+        generator = cls(GeneratorConfig(**{**config, "channels": tuple(config["channels"])}), device=device)
+        generator.unet = UNet2DConditionModel.from_pretrained(folder / "unet", local_files_only=True)
+        generator.unet.to(generator.device).eval()
+        generator.scheduler = DDIMScheduler.from_pretrained(folder / "scheduler", local_files_only=True)
+        generator.embedding_scale = meta["embedding_scale"]
+        return generator
