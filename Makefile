@@ -40,6 +40,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_ridge.py
 	$(BIN)/python benchmarks/bench_in_context.py
 	$(BIN)/python benchmarks/bench_transformer.py
+	$(BIN)/python benchmarks/bench_decoder.py
 
 clean:
 	rm -rf results logs resources .snakemake

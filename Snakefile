@@ -15,6 +15,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/encoders.smk"
+include: "workflow/rules/decoders.smk"
 include: "workflow/rules/figures.smk"
 
 

@@ -37,3 +37,13 @@ def test_transformer_trains_on_cuda(encoding_data):
     encoder.fit(data.tokens[data.train], data.responses.responses[data.train])
     predicted = encoder.predict(data.tokens[data.test])
     assert np.isfinite(predicted).all() and predicted.shape == data.responses.responses[data.test].shape
+
+
+def test_brain_to_clip_decoder_trains_with_bfloat16_autocast_on_cuda(encoding_data):
+    from voxelflow.decoders.contrastive import ContrastiveConfig, ContrastiveDecoder
+
+    d = encoding_data
+    config = ContrastiveConfig(hidden=256, n_blocks=1, projector_hidden=256, epochs=30, lr=1e-3)
+    decoder = ContrastiveDecoder(config, device="cuda").fit(d.responses.responses[d.train], d.pooled[d.train])
+    result = decoder.retrieve(d.responses.responses[d.test], d.pooled[d.test])
+    assert result["image_retrieval"] > 8 * result["chance"]  # the CPU test's bar

@@ -29,7 +29,8 @@ def _shipped_config() -> dict:
 
 RULES = ("make_mininsd", "preprocess_subject", "extract_features", "fit_ridge", "fit_transformer", "encoding_maps",
          "encoding_roi_bars", "transformer_routing", "encoder_comparison", "meta_train_in_context", "fit_in_context",
-         "few_shot_curve", "context_attention", "text_selectivity")
+         "few_shot_curve", "context_attention", "text_selectivity", "fit_contrastive", "fit_prior", "fit_low_level",
+         "train_generator", "reconstruct", "decoding_summary")
 
 
 def test_dry_run_plans_the_jobs_per_subject_and_backbone(tmp_path):
@@ -42,7 +43,22 @@ def test_dry_run_plans_the_jobs_per_subject_and_backbone(tmp_path):
     assert jobs == {"make_mininsd": 1, "preprocess_subject": 4, "extract_features": 2, "fit_ridge": 8,
                     "fit_transformer": 8, "encoding_maps": 24, "encoding_roi_bars": 1, "transformer_routing": 8,
                     "encoder_comparison": 8, "meta_train_in_context": 8, "fit_in_context": 8, "few_shot_curve": 8,
-                    "context_attention": 8, "text_selectivity": 4}
+                    "context_attention": 8, "text_selectivity": 4,
+                    # decoders: one target backbone; one generator for all subjects
+                    "fit_contrastive": 4, "fit_prior": 4, "fit_low_level": 4, "train_generator": 1,
+                    "reconstruct": 4, "decoding_summary": 1}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda d: d.pop("contrastive"), "decoders.reconstruction needs decoders.contrastive"),
+    (lambda d: d["contrastive"].update(target="clip-L"), "decoders.contrastive.target 'clip-L' is not among backbones"),
+])
+def test_bad_decoder_config_is_a_clear_error(tmp_path, change, message):
+    config = _shipped_config()
+    change(config["decoders"])
+    proc = _run(tmp_path, config, "-n")
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr
 
 
 def test_in_context_with_one_subject_is_a_clear_error(tmp_path):
@@ -72,6 +88,10 @@ def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
               "backbones": {"gabor": {"type": "gabor"}}}
     config["encoders"]["in_context"].update(steps=60, eval_every=30, context_max=20, n_query=10,
                                             few_shot={"ks": [10, "all"], "repeats": 1})
+    config["decoders"]["contrastive"].update(hidden=64, projector_hidden=64, epochs=4, batch_size=16)
+    config["decoders"]["reconstruction"].update(train_generator={"image_size": 16, "channels": [8, 16], "steps": 10},
+                                                prior={"width": 32, "n_layers": 1, "n_heads": 2, "epochs": 2},
+                                                steps=3, low_level_size=8)
     proc = _run(tmp_path, config)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for subject in ("subj01", "subj02"):
@@ -91,8 +111,17 @@ def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
         assert summary["held_out"] and summary["meta_trained_on"] == other and summary["context_images"] == n_train
         few_shot = (tmp_path / f"results/{subject}/encoders/in_context/gabor/few_shot.tsv").read_text().splitlines()
         assert few_shot[0].startswith("method\tk\trepeat\troi") and len(few_shot) > 8
+        retrieval = json.loads((tmp_path / f"results/{subject}/decoders/contrastive/retrieval.json").read_text())
+        assert retrieval["n_candidates"] == retrieval["n_test"] == 20 and retrieval["chance"] == 1 / 20
+        with h5py.File(tmp_path / f"results/{subject}/decoders/reconstruction/reconstructions.h5") as f:
+            assert f["images"].shape == (20, 16, 16, 3) and f["blurry"].shape == (20, 8, 8, 3)
+        metrics = (tmp_path / f"results/{subject}/decoders/reconstruction/metrics.tsv").read_text().splitlines()
+        assert metrics[0].split("\t")[:5] == ["subject", "images", "PixCorr", "SSIM", "two-way gabor"]
+        assert len(metrics) == 4 and "unavailable" in metrics[1]  # no AlexNet etc. weights configured
     assert (tmp_path / "logs/subj01/preprocess.log").read_text()
     assert (tmp_path / "results/figures/encoding_roi_bars.png").is_file()
+    assert (tmp_path / "results/generator/gabor/unet/config.json").is_file()
+    assert (tmp_path / "results/decoding_metrics.tsv").read_text().count("\n") == 4  # header, 2 subjects, mean
 
     proc = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"),
                            "--report", "report.html"], capture_output=True, text=True)
@@ -100,6 +129,7 @@ def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
     report = (tmp_path / "report.html").read_text()
     assert "encoding_roi_bars.png" in report and "accuracy_map.png" in report and "routing.png" in report
     assert "few_shot.png" in report and "context_attention.png" in report
+    assert "reconstructions.png" in report and "decoding_metrics.png" in report
 
     config["subjects"].append("subj03")
     proc = _run(tmp_path, config)
@@ -111,6 +141,7 @@ def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
 def test_nsd_mode_reads_an_nsd_copy_and_reports_bad_subjects(tmp_path, mini_root):
     config = {**_shipped_config(), "dataset": "nsd", "data_root": str(mini_root), "subjects": ["subj03"]}
     del config["encoders"]["in_context"]  # one subject: nothing to meta-train on (tested above)
+    config["decoders"] = {}  # decoders are exercised by the demo run above
     proc = _run(tmp_path / "ok", config)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "ok/results/subj03/responses.h5").is_file()

@@ -235,3 +235,18 @@ def image_rows(images: np.ndarray, row_titles: list[str], cell_titles: list[list
         axes[i, 0].set_ylabel(row_titles[i], fontsize="small", rotation=0, ha="right", va="center")
     fig.tight_layout()
     return fig
+
+
+def metrics_table(table: pd.DataFrame, title: str) -> Figure:
+    """A table figure of `table` (rows as given; floats to 3 decimals, NaN as 'unavailable')."""
+    cells = [[value if isinstance(value, str) else ("unavailable" if pd.isna(value) else f"{value:.3f}")
+              for value in row] for row in table.itertuples(index=False)]
+    fig, ax = plt.subplots(figsize=(1.15 * len(table.columns) + 1, 0.45 * len(table) + 1.2))
+    ax.axis("off")
+    grid = ax.table(cellText=cells, colLabels=list(table.columns), loc="center", cellLoc="center")
+    grid.auto_set_font_size(False)
+    grid.set_fontsize(8)
+    grid.scale(1, 1.4)
+    ax.set_title(title, fontsize="small")
+    fig.tight_layout()
+    return fig

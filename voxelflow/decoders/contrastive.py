@@ -101,6 +101,21 @@ def _parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def training_loss(model: BrainToClip, voxels: torch.Tensor, targets: torch.Tensor, standard: torch.Tensor,
+                  config: ContrastiveConfig, soft_clip_temperature: float | None,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """One batch's loss: BiMixCo (soft_clip_temperature None) or soft-CLIP on the projector output, plus the MSE
+    of the MLP output against the z-scored targets. voxels (b, n_voxels); targets, standard (b, t, d)."""
+    if soft_clip_temperature is None:
+        voxels, perm, lam = mixco(voxels, config.mixco_beta, generator=generator)
+        out, projected = model(voxels)
+        loss = mixco_nce(projected, targets, perm, lam, config.mixco_temperature)
+    else:
+        out, projected = model(voxels)
+        loss = soft_clip_loss(projected, targets, soft_clip_temperature)
+    return loss + config.mse_weight * nn.functional.mse_loss(out.float(), standard)
+
+
 class ContrastiveDecoder:
     """fit(responses, image_embeddings) / embed / project / retrieve / save / load (the Decoder contract)."""
 
@@ -152,16 +167,10 @@ class ContrastiveDecoder:
             total = 0.0
             for step in range(steps_per_epoch):
                 batch = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-                voxels, target, standard = X[batch].to(self.device), Y[batch].to(self.device), Z[batch].to(self.device)
+                temperature = None if epoch < mixup_epochs else float(soft_temperatures[epoch - mixup_epochs])
                 with torch.autocast(**autocast):
-                    if epoch < mixup_epochs:
-                        voxels, perm, lam = mixco(voxels, cfg.mixco_beta, generator=generator)
-                        out, projected = self.model_(voxels)
-                        loss = mixco_nce(projected, target, perm, lam, cfg.mixco_temperature)
-                    else:
-                        out, projected = self.model_(voxels)
-                        loss = soft_clip_loss(projected, target, float(soft_temperatures[epoch - mixup_epochs]))
-                    loss = loss + cfg.mse_weight * nn.functional.mse_loss(out.float(), standard)
+                    loss = training_loss(self.model_, X[batch].to(self.device), Y[batch].to(self.device),
+                                         Z[batch].to(self.device), cfg, temperature, generator)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

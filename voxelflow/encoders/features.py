@@ -33,6 +33,12 @@ class Features:
     pooled: np.ndarray
     tokens: np.ndarray | None = None
 
+    def embeddings(self, tokens: bool) -> np.ndarray:
+        """The token grid (n, t, d_tokens) when `tokens` (it must have been loaded), else pooled (n, d)."""
+        if tokens and self.tokens is None:
+            raise ValueError("token features were not loaded (load_features(..., tokens=True))")
+        return self.tokens if tokens else self.pooled
+
 
 def extract_features(backbone: nn.Module, stimuli_path: str | Path, image_ids: np.ndarray, out_path: str | Path,
                      batch_size: int = 64, device: str = "auto", attrs: dict | None = None) -> None:

@@ -16,6 +16,7 @@ DATA_ROOT = config["data_root"]
 NSD_TREES = ["nsddata", "nsddata_betas", "nsddata_stimuli"]
 BACKBONES = list(config["backbones"])
 ENCODERS = list(config["encoders"])
+DECODERS = list(config["decoders"])
 
 
 wildcard_constraints:
@@ -84,6 +85,10 @@ def final_outputs():
         outputs += expand(f"{in_context}/few_shot.png", subject=SUBJECTS, backbone=BACKBONES)
         outputs += expand(f"{in_context}/context_attention.png", subject=SUBJECTS, backbone=BACKBONES)
         outputs += expand(f"{in_context}/text_selectivity.png", subject=SUBJECTS, backbone=open_clip_backbones())
+    if DECODERS:
+        outputs.append("results/figures/decoding_metrics.png")
+    if "reconstruction" in DECODERS:
+        outputs += expand("results/{subject}/figures/decoders/reconstructions.png", subject=SUBJECTS)
     if "transformer" in ENCODERS:
         outputs += expand("results/{subject}/figures/transformer-{backbone}/routing.png", subject=SUBJECTS,
                           backbone=BACKBONES)
@@ -123,3 +128,36 @@ def in_context_network(wildcards):
 def open_clip_backbones():
     """Backbones with a text tower (text-to-voxel selectivity)."""
     return [name for name, spec in config["backbones"].items() if spec["type"] == "open_clip"]
+
+
+def decoder_target(wildcards=None):
+    """The backbone whose embedding space the decoders map voxels into; a clear error for a bad config."""
+    if "contrastive" not in DECODERS:
+        raise WorkflowError("config.yaml: decoders.reconstruction needs decoders.contrastive (its brain embeddings "
+                            "are what the prior reads)")
+    target = config["decoders"]["contrastive"]["target"]
+    if target not in BACKBONES:
+        raise WorkflowError(f"config.yaml: decoders.contrastive.target {target!r} is not among backbones "
+                            f"({', '.join(BACKBONES)})")
+    return target
+
+
+def generator_input():
+    """The generator folder: trained by the DAG (generator: train) or given by path."""
+    generator = config["decoders"]["reconstruction"]["generator"]
+    return f"results/generator/{decoder_target()}" if generator == "train" else generator
+
+
+def reconstruction_inputs(wildcards):
+    """Everything rule reconstruct reads for {subject}."""
+    inputs = {
+        "responses": f"results/{wildcards.subject}/responses.h5",
+        "decoder": f"results/{wildcards.subject}/decoders/contrastive/model.pt",
+        "prior": f"results/{wildcards.subject}/decoders/reconstruction/prior.pt",
+        "generator": generator_input(),
+        "features": f"results/features/{decoder_target()}.h5",
+        "stimuli": stimuli_input(),
+    }
+    if config["decoders"]["reconstruction"]["low_level_size"] > 0:
+        inputs["low_level"] = f"results/{wildcards.subject}/decoders/reconstruction/low_level.h5"
+    return inputs

@@ -1,0 +1,123 @@
+"""Brain -> CLIP decoder training throughput and peak memory at NSD scale, and reconstruction speed.
+
+NSD scale: 15,000 voxels -> 257 x 768 CLIP tokens (MindEye's ViT-L/14 target), batch 32, AdamW, the
+real training loss (soft-CLIP + MSE). Configurations, each in its own process so that its peak memory
+is its own: MindEye's reference MLP (hidden 4096, 4 residual blocks; the baseline) and the
+"1024-hidden" variant MindEye2's authors recommend for one 24 GB GPU. Printed: samples/s, parameters,
+peak resident memory (and peak GPU memory on CUDA), each against the reference in the same run.
+Then images/s of reconstruction (prior + generator, 25 DDIM steps) with the demo-size models.
+
+Usage: python benchmarks/bench_decoder.py [--steps 3] [--device auto] [--hidden 4096 1024]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from child_process import run_child  # noqa: E402
+
+
+def _synchronize(dev) -> None:
+    import torch
+
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def decoder_throughput(hidden: int, n_blocks: int, steps: int, batch: int, n_voxels: int, device: str) -> dict:
+    import torch
+
+    from voxelflow.decoders.contrastive import BrainToClip, ContrastiveConfig, _parameter_groups, training_loss
+    from voxelflow.devices import resolve_device
+
+    dev = resolve_device(device)
+    cfg = ContrastiveConfig(hidden=hidden, n_blocks=n_blocks)
+    model = BrainToClip(n_voxels, 257, 768, cfg).to(dev)
+    optimizer = torch.optim.AdamW(_parameter_groups(model, cfg.weight_decay), lr=cfg.lr)
+    voxels = torch.randn(batch, n_voxels, device=dev)
+    targets = torch.randn(batch, 257, 768, device=dev)
+
+    def step():
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+            loss = training_loss(model, voxels, targets, targets, cfg, 0.005)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    step()  # warm-up (allocates the optimizer state)
+    _synchronize(dev)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _synchronize(dev)
+    seconds = time.perf_counter() - start
+    n_parameters = sum(p.numel() for p in model.parameters())
+    result = {"samples_per_s": steps * batch / seconds, "parameters_m": n_parameters / 1e6,
+              "device": str(dev), "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if dev.type == "cuda":
+        result["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    return result
+
+
+def reconstruction_speed(n_images: int, device: str) -> dict:
+    import numpy as np
+
+    from voxelflow.decoders.generator import GeneratorConfig, ImageGenerator
+    from voxelflow.decoders.prior import DiffusionPrior, PriorConfig
+
+    rng = np.random.default_rng(0)
+    embeddings = rng.normal(size=(64, 1, 768)).astype(np.float32)
+    prior = DiffusionPrior(PriorConfig(width=64, n_layers=2, n_heads=4, epochs=1), device=device).fit(embeddings,
+                                                                                                   embeddings)
+    generator = ImageGenerator(GeneratorConfig(steps=1), device=device)
+    generator.fit(rng.integers(0, 255, (64, 32, 32, 3), dtype=np.uint8), embeddings)
+    brain = rng.normal(size=(n_images, 1, 768)).astype(np.float32)
+    start = time.perf_counter()
+    generator.generate(prior.sample(brain), n_steps=25)
+    return {"images_per_s": n_images / (time.perf_counter() - start), "device": str(generator.device),
+            "what": "prior (100 steps) + 32-px generator (25 DDIM steps, guidance), demo sizes"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--voxels", type=int, default=15000)
+    parser.add_argument("--hidden", type=int, nargs="+", default=[4096, 1024])
+    parser.add_argument("--images", type=int, default=64)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        if args.child[0] == "decoder":
+            result = decoder_throughput(int(args.child[1]), 4, args.steps, args.batch, args.voxels, args.device)
+        else:
+            result = reconstruction_speed(args.images, args.device)
+        print(json.dumps(result))
+        return
+    common = ["--steps", str(args.steps), "--batch", str(args.batch), "--voxels", str(args.voxels),
+              "--images", str(args.images), "--device", args.device]
+    print(f"brain -> CLIP training, {args.voxels} voxels -> 257 x 768, batch {args.batch}, {args.steps} steps")
+    reference = None
+    for hidden in args.hidden:
+        result = run_child(__file__, [*common, "--child", "decoder", str(hidden)])
+        reference = reference or result
+        memory = f"peak RSS {result['peak_rss_mib'] / 1024:.1f} GiB"
+        if "peak_gpu_mib" in result:
+            memory += f", peak GPU {result['peak_gpu_mib'] / 1024:.1f} GiB"
+        print(f"  hidden {hidden:5d} x 4 blocks ({result['parameters_m']:.0f}M params, {result['device']}): "
+              f"{result['samples_per_s']:.1f} samples/s ({result['samples_per_s'] / reference['samples_per_s']:.2f}x "
+              f"hidden {args.hidden[0]}), {memory} "
+              f"({result['peak_rss_mib'] / reference['peak_rss_mib']:.2f}x)")
+    result = run_child(__file__, [*common, "--child", "reconstruction"])
+    print(f"reconstruction: {result['images_per_s']:.2f} images/s on {result['device']} ({result['what']})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+# Responses -> image embeddings (retrieval) -> reconstructions, scored by the field's metrics.
+
+
+rule fit_contrastive:
+    input:
+        responses="results/{subject}/responses.h5",
+        features=lambda wc: f"results/features/{decoder_target()}.h5",
+    output:
+        model="results/{subject}/decoders/contrastive/model.pt",
+        retrieval="results/{subject}/decoders/contrastive/retrieval.json",
+    params:
+        contrastive=config["decoders"].get("contrastive", {}),
+        device=config["device"],
+    log:
+        "logs/{subject}/decoders/contrastive.log",
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=32000,
+    conda:
+        "../envs/voxelflow.yaml"
+    script:
+        "../scripts/fit_contrastive.py"
+
+
+rule fit_prior:
+    input:
+        decoder="results/{subject}/decoders/contrastive/model.pt",
+        responses="results/{subject}/responses.h5",
+        features=lambda wc: f"results/features/{decoder_target()}.h5",
+    output:
+        prior="results/{subject}/decoders/reconstruction/prior.pt",
+    params:
+        prior=config["decoders"].get("reconstruction", {}).get("prior", {}),
+        tokens=config["decoders"].get("contrastive", {}).get("tokens", False),
+        device=config["device"],
+    log:
+        "logs/{subject}/decoders/prior.log",
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=16000,
+    conda:
+        "../envs/voxelflow.yaml"
+    script:
+        "../scripts/fit_prior.py"
+
+
+rule fit_low_level:
+    input:
+        responses="results/{subject}/responses.h5",
+        stimuli=stimuli_input(),
+    output:
+        model="results/{subject}/decoders/reconstruction/low_level.h5",
+    params:
+        size=config["decoders"].get("reconstruction", {}).get("low_level_size", 16),
+        device=config["device"],
+    log:
+        "logs/{subject}/decoders/low_level.log",
+    threads: 2
+    resources:
+        mem_mb=16000,
+    conda:
+        "../envs/voxelflow.yaml"
+    script:
+        "../scripts/fit_low_level.py"
+
+
+rule train_generator:
+    input:
+        responses=expand("results/{subject}/responses.h5", subject=SUBJECTS),
+        features="results/features/{backbone}.h5",
+        stimuli=stimuli_input(),
+    output:
+        generator=directory("results/generator/{backbone}"),
+    params:
+        train=config["decoders"].get("reconstruction", {}).get("train_generator", {}),
+        tokens=config["decoders"].get("contrastive", {}).get("tokens", False),
+        device=config["device"],
+    log:
+        "logs/generator/{backbone}.log",
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=16000,
+    conda:
+        "../envs/voxelflow.yaml"
+    script:
+        "../scripts/train_generator.py"
+
+
+rule reconstruct:
+    input:
+        unpack(reconstruction_inputs),
+    output:
+        images="results/{subject}/decoders/reconstruction/reconstructions.h5",
+        metrics="results/{subject}/decoders/reconstruction/metrics.tsv",
+        grid=report(
+            "results/{subject}/figures/decoders/reconstructions.png",
+            caption="../report/reconstructions.rst",
+            category="Decoding",
+            subcategory="{subject}",
+            labels={"figure": "reconstructions"},
+        ),
+        table=report(
+            "results/{subject}/figures/decoders/metrics.png",
+            caption="../report/decoding_metrics.rst",
+            category="Decoding",
+            subcategory="{subject}",
+            labels={"figure": "metrics table"},
+        ),
+    params:
+        reconstruction=config["decoders"].get("reconstruction", {}),
+        target=decoder_target,
+        target_spec=lambda wc: config["backbones"][decoder_target()],
+        device=config["device"],
+    log:
+        "logs/{subject}/decoders/reconstruct.log",
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=16000,
+    conda:
+        "../envs/voxelflow.yaml"
+    script:
+        "../scripts/reconstruct.py"
+
+
+rule decoding_summary:
+    input:
+        retrieval=expand("results/{subject}/decoders/contrastive/retrieval.json", subject=SUBJECTS),
+        metrics=lambda wc: (expand("results/{subject}/decoders/reconstruction/metrics.tsv", subject=SUBJECTS)
+                            if "reconstruction" in DECODERS else []),
+    output:
+        table="results/decoding_metrics.tsv",
+        figure=report(
+            "results/figures/decoding_metrics.png",
+            caption="../report/decoding_summary.rst",
+            category="Decoding",
+            subcategory="All subjects",
+        ),
+    params:
+        subjects=SUBJECTS,
+    log:
+        "logs/figures/decoding_summary.log",
+    conda:
+        "../envs/voxelflow.yaml"
+    script:
+        "../scripts/plot_decoding_summary.py"

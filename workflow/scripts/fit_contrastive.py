@@ -1,0 +1,29 @@
+"""Snakemake glue: brain -> image-embedding decoder of one subject, with test retrieval (rule fit_contrastive)."""
+
+import json
+
+from voxelflow.atomic_output import atomic_output
+from voxelflow.config_check import dataclass_settings
+from voxelflow.decoders.contrastive import ContrastiveConfig, ContrastiveDecoder
+from voxelflow.encoders.features import load_features
+from voxelflow.responses import read_responses
+from voxelflow.script_runner import run_reporting_errors
+
+
+def main(smk) -> None:
+    settings = smk.params.contrastive
+    responses = read_responses(smk.input.responses)
+    targets = load_features(smk.input.features, responses.image_ids, tokens=settings["tokens"])
+    targets = targets.embeddings(settings["tokens"])
+    train, test = ~responses.is_test, responses.is_test
+    decoder = ContrastiveDecoder(dataclass_settings(ContrastiveConfig, settings), device=smk.params.device)
+    decoder.fit(responses.responses[train], targets[train])
+    retrieval = decoder.retrieve(responses.responses[test], targets[test], settings["n_candidates"],
+                                 settings["n_draws"])
+    decoder.save(smk.output.model)
+    with atomic_output(smk.output.retrieval) as tmp:
+        tmp.write_text(json.dumps({"subject": smk.wildcards.subject, "target": settings["target"],
+                                   "n_test": int(test.sum()), **retrieval}, indent=1))
+
+
+run_reporting_errors(lambda: main(snakemake), snakemake.log[0])  # noqa: F821 - injected by Snakemake
