@@ -238,9 +238,14 @@ def image_rows(images: np.ndarray, row_titles: list[str], cell_titles: list[list
 
 
 def metrics_table(table: pd.DataFrame, title: str) -> Figure:
-    """A table figure of `table` (rows as given; floats to 3 decimals, NaN as 'unavailable')."""
-    cells = [[value if isinstance(value, str) else ("unavailable" if pd.isna(value) else f"{value:.3f}")
-              for value in row] for row in table.itertuples(index=False)]
+    """A table figure of `table` (rows as given; floats to 3 decimals, integers as they are, NaN as
+    'unavailable')."""
+    def cell(value) -> str:
+        if isinstance(value, str | int | np.integer):
+            return str(value)
+        return "unavailable" if pd.isna(value) else f"{value:.3f}"
+
+    cells = [[cell(value) for value in row] for row in table.itertuples(index=False)]
     fig, ax = plt.subplots(figsize=(1.15 * len(table.columns) + 1, 0.45 * len(table) + 1.2))
     ax.axis("off")
     grid = ax.table(cellText=cells, colLabels=list(table.columns), loc="center", cellLoc="center")

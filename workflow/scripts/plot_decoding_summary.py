@@ -16,7 +16,7 @@ def main(smk) -> None:
         recon = pd.concat([pd.read_csv(path, sep="\t", na_values="unavailable") for path in smk.input.metrics])
         table = table.merge(recon[recon["images"] == "reconstruction"].drop(columns="images"), on="subject")
     mean = table.drop(columns="subject").mean().to_frame().T.assign(subject="mean")
-    table = pd.concat([table, mean], ignore_index=True)
+    table = pd.concat([table, mean], ignore_index=True).astype({"n_candidates": int})
     with atomic_output(smk.output.table) as tmp:
         table.to_csv(tmp, sep="\t", index=False, na_rep="unavailable", float_format="%.4f")
     save_figure(metrics_table(table, "Decoding: top-1 retrieval and reconstruction metrics"), smk.output.figure)
