@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -10,6 +11,7 @@ from voxelflow.decoders.contrastive import ContrastiveDecoder
 from voxelflow.decoders.generator import ImageGenerator
 from voxelflow.decoders.low_level import BlurryDecoder
 from voxelflow.decoders.prior import DiffusionPrior
+from voxelflow.decoders.unclip import UnclipGenerator, is_unclip_folder
 from voxelflow.errors import InputError
 
 
@@ -22,7 +24,15 @@ class Reconstructions:
     blurry: np.ndarray | None
 
 
-def check_compatible(decoder: ContrastiveDecoder, prior: DiffusionPrior, generator: ImageGenerator) -> None:
+def load_generator(folder: str | Path, device: str = "auto") -> ImageGenerator | UnclipGenerator:
+    """The generator saved in `folder`: a diffusers Stable unCLIP pipeline, or a voxelflow generator folder."""
+    if is_unclip_folder(folder):
+        return UnclipGenerator(folder, device=device)
+    return ImageGenerator.load(folder, device=device)
+
+
+def check_compatible(decoder: ContrastiveDecoder, prior: DiffusionPrior,
+                     generator: ImageGenerator | UnclipGenerator) -> None:
     """One clear error unless the decoder's output, the prior and the generator share an embedding shape."""
     decoder_shape = (decoder.model_.n_tokens, decoder.model_.dim)
     if decoder_shape != prior.embedding_shape:
@@ -34,7 +44,8 @@ def check_compatible(decoder: ContrastiveDecoder, prior: DiffusionPrior, generat
                          f"decoders' target backbone")
 
 
-def reconstruct(responses: np.ndarray, decoder: ContrastiveDecoder, prior: DiffusionPrior, generator: ImageGenerator,
+def reconstruct(responses: np.ndarray, decoder: ContrastiveDecoder, prior: DiffusionPrior,
+                generator: ImageGenerator | UnclipGenerator,
                 blurry: BlurryDecoder | None = None, strength: float = 0.85, n_steps: int = 25,
                 guidance_scale: float = 3.0, prior_steps: int | None = None, seed: int = 0) -> Reconstructions:
     """responses (n, n_voxels) -> Reconstructions. strength 1 (or no blurry decoder) ignores the low-level path;

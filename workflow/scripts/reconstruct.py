@@ -8,10 +8,9 @@ import torch
 from voxelflow.atomic_output import atomic_output
 from voxelflow.decoders.contrastive import ContrastiveDecoder
 from voxelflow.decoders.evaluation import candidate_sets, reconstruction_table
-from voxelflow.decoders.generator import ImageGenerator
 from voxelflow.decoders.low_level import BlurryDecoder
 from voxelflow.decoders.prior import DiffusionPrior
-from voxelflow.decoders.reconstruction import reconstruct
+from voxelflow.decoders.reconstruction import load_generator, reconstruct
 from voxelflow.devices import resolve_device
 from voxelflow.encoders.backbones import build_backbone, images_to_tensor
 from voxelflow.figures import image_rows, metrics_table, save_figure
@@ -44,7 +43,7 @@ def main(smk) -> None:
     low_level = BlurryDecoder.load(smk.input.low_level) if "low_level" in smk.input.keys() else None
     out = reconstruct(responses.responses[test], ContrastiveDecoder.load(smk.input.decoder, device=device),
                       DiffusionPrior.load(smk.input.prior, device=device),
-                      ImageGenerator.load(smk.input.generator, device=device), low_level,
+                      load_generator(smk.input.generator, device=device), low_level,
                       strength=settings["strength"], n_steps=settings["steps"],
                       guidance_scale=settings["guidance_scale"], seed=settings["seed"])
     truth = read_stimuli(smk.input.stimuli, ids).astype(np.float32) / 255
