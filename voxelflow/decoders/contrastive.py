@@ -17,12 +17,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from voxelflow.atomic_output import atomic_output
 from voxelflow.decoders.losses import cosine_anneal, mixco, mixco_nce, soft_clip_loss
+from voxelflow.decoders.training import train_epochs
 from voxelflow.decoding_metrics import retrieval_top1
 from voxelflow.devices import resolve_device
+from voxelflow.encoders.checkpoints import read_model_file
 from voxelflow.errors import InputError, check_model_config
 
 log = logging.getLogger(__name__)
@@ -152,31 +153,21 @@ class ContrastiveDecoder:
         X = self._voxels(responses)
         Y = torch.from_numpy(targets)
         Z = torch.from_numpy((targets - self.target_mean_) / self.target_std_)
-        steps_per_epoch = len(X) // cfg.batch_size
-        optimizer = torch.optim.AdamW(_parameter_groups(self.model_, cfg.weight_decay), lr=cfg.lr)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, pct_start=min(0.5, 2 / cfg.epochs),
-                                                       total_steps=cfg.epochs * steps_per_epoch)
         mixup_epochs = int(np.ceil(cfg.mixup_pct * cfg.epochs))
         soft_temperatures = cosine_anneal(cfg.soft_clip_temperature_start, cfg.soft_clip_temperature_end,
                                           cfg.epochs - mixup_epochs)
         autocast = dict(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda")
-        self.history_ = []
+
+        def batch_loss(batch: torch.Tensor, epoch: int) -> torch.Tensor:
+            temperature = None if epoch < mixup_epochs else float(soft_temperatures[epoch - mixup_epochs])
+            with torch.autocast(**autocast):
+                return training_loss(self.model_, X[batch].to(self.device), Y[batch].to(self.device),
+                                     Z[batch].to(self.device), cfg, temperature, generator)
+
         self.model_.train()
-        for epoch in tqdm(range(cfg.epochs), desc="brain -> CLIP", unit="epoch"):
-            order = torch.randperm(len(X), generator=generator)
-            total = 0.0
-            for step in range(steps_per_epoch):
-                batch = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-                temperature = None if epoch < mixup_epochs else float(soft_temperatures[epoch - mixup_epochs])
-                with torch.autocast(**autocast):
-                    loss = training_loss(self.model_, X[batch].to(self.device), Y[batch].to(self.device),
-                                         Z[batch].to(self.device), cfg, temperature, generator)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                total += loss.item()
-            self.history_.append(total / steps_per_epoch)
+        self.history_ = train_epochs(batch_loss, _parameter_groups(self.model_, cfg.weight_decay), len(X),
+                                     cfg.batch_size, cfg.epochs, cfg.lr, generator, "brain -> CLIP",
+                                     pct_start=min(0.5, 2 / cfg.epochs))
         log.info("brain -> CLIP: %d epochs, loss %.3f -> %.3f", cfg.epochs, self.history_[0], self.history_[-1])
         self.model_.eval()
         return self
@@ -217,9 +208,7 @@ class ContrastiveDecoder:
     @classmethod
     def load(cls, path: str | Path, device: str = "auto") -> ContrastiveDecoder:
         """Read a decoder written by `save`."""
-        saved = torch.load(path, map_location="cpu", weights_only=False)
-        if saved.get("decoder") != "contrastive":
-            raise InputError(f"{path} is not a contrastive decoder")
+        saved = read_model_file(path, "decoder", "contrastive", "a contrastive decoder")
         decoder = cls(ContrastiveConfig(**saved["config"]), device=device)
         decoder.model_ = BrainToClip(*saved["shape"], decoder.config)
         decoder.model_.load_state_dict(saved["model"])

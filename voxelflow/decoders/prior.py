@@ -17,11 +17,12 @@ import numpy as np
 import torch
 from diffusers import DDPMScheduler
 from torch import nn
-from tqdm import tqdm
 
 from voxelflow.atomic_output import atomic_output
 from voxelflow.decoders.contrastive import as_tokens
+from voxelflow.decoders.training import train_epochs
 from voxelflow.devices import resolve_device
+from voxelflow.encoders.checkpoints import read_model_file
 from voxelflow.errors import InputError, check_model_config
 
 log = logging.getLogger(__name__)
@@ -98,29 +99,17 @@ class DiffusionPrior:
         generator = torch.Generator().manual_seed(cfg.seed)
         self.model_ = PriorDenoiser(target.shape[1], target.shape[2], cfg).to(self.device)
         B, Y = torch.from_numpy(self._standard(brain)), torch.from_numpy(self._standard(target))
-        optimizer = torch.optim.AdamW(self.model_.parameters(), lr=cfg.lr, weight_decay=1e-2)
-        steps_per_epoch = max(1, len(Y) // cfg.batch_size)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr,
-                                                       total_steps=cfg.epochs * steps_per_epoch)
-        self.history_ = []
+
+        def batch_loss(batch: torch.Tensor, epoch: int) -> torch.Tensor:
+            clean, cond = Y[batch].to(self.device), B[batch].to(self.device)
+            t = torch.randint(0, cfg.timesteps, (len(batch),), generator=generator).to(self.device)
+            noise = torch.randn(clean.shape, generator=generator).to(self.device)
+            keep = (torch.rand(len(batch), generator=generator) >= cfg.cond_drop).to(self.device)
+            return nn.functional.mse_loss(self.model_(self.scheduler.add_noise(clean, noise, t), t, cond, keep), clean)
+
         self.model_.train()
-        for _ in tqdm(range(cfg.epochs), desc="diffusion prior", unit="epoch"):
-            order = torch.randperm(len(Y), generator=generator)
-            total = 0.0
-            for step in range(steps_per_epoch):
-                batch = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-                clean, cond = Y[batch].to(self.device), B[batch].to(self.device)
-                t = torch.randint(0, cfg.timesteps, (len(batch),), generator=generator).to(self.device)
-                noise = torch.randn(clean.shape, generator=generator).to(self.device)
-                keep = (torch.rand(len(batch), generator=generator) >= cfg.cond_drop).to(self.device)
-                noisy = self.scheduler.add_noise(clean, noise, t)
-                loss = nn.functional.mse_loss(self.model_(noisy, t, cond, keep), clean)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                total += loss.item()
-            self.history_.append(total / steps_per_epoch)
+        self.history_ = train_epochs(batch_loss, self.model_.parameters(), len(Y), cfg.batch_size, cfg.epochs, cfg.lr,
+                                     generator, "diffusion prior")
         self.model_.eval()
         log.info("diffusion prior: %d epochs, loss %.3f -> %.3f", cfg.epochs, self.history_[0], self.history_[-1])
         return self
@@ -162,9 +151,7 @@ class DiffusionPrior:
     @classmethod
     def load(cls, path: str | Path, device: str = "auto") -> DiffusionPrior:
         """Read a prior written by `save`."""
-        saved = torch.load(path, map_location="cpu", weights_only=False)
-        if saved.get("decoder") != "prior":
-            raise InputError(f"{path} is not a diffusion prior")
+        saved = read_model_file(path, "decoder", "prior", "a diffusion prior")
         prior = cls(PriorConfig(**saved["config"]), device=device)
         prior.model_ = PriorDenoiser(*saved["shape"], prior.config)
         prior.model_.load_state_dict(saved["model"])

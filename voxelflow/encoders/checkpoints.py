@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from voxelflow.atomic_output import atomic_output
+from voxelflow.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -30,3 +31,14 @@ def save_checkpoint(path: str | Path | None, config: dict, state: dict) -> None:
         return
     with atomic_output(path) as tmp:
         torch.save({"config": config, **state}, tmp)
+
+
+def read_model_file(path: str | Path, key: str, kind: str, what: str) -> dict:
+    """A model file written by a `save` method: the dict whose `key` ("encoder" or "decoder") is `kind`;
+    a clear error naming the file when it does not exist or holds something else (`what` names the model)."""
+    if not Path(path).is_file():
+        raise InputError(f"{what} file {path} does not exist")
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(saved, dict) or saved.get(key) != kind:
+        raise InputError(f"{path} is not {what}")
+    return saved

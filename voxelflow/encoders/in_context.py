@@ -37,7 +37,7 @@ from torch import nn
 
 from voxelflow.atomic_output import atomic_output
 from voxelflow.devices import resolve_device
-from voxelflow.encoders.checkpoints import load_checkpoint, save_checkpoint
+from voxelflow.encoders.checkpoints import load_checkpoint, read_model_file, save_checkpoint
 from voxelflow.encoders.linear import LinearEncoder, check_pair
 from voxelflow.errors import InputError, check_model_config
 
@@ -394,9 +394,7 @@ class InContextEncoder:
     @classmethod
     def load(cls, path: str | Path, device: str = "auto") -> InContextEncoder:
         """Read a network written by `save`."""
-        saved = torch.load(path, map_location="cpu", weights_only=False)
-        if saved.get("encoder") != "in_context":
-            raise InputError(f"{path} is not an in-context encoder")
+        saved = read_model_file(path, "encoder", "in_context", "an in-context encoder")
         encoder = cls(InContextConfig(**saved["config"]), device=device)
         encoder.feature_mean_, encoder.feature_scale_ = saved["feature_mean"], saved["feature_scale"]
         encoder.trained_on_, encoder.history_ = saved["trained_on"], saved["history"]

@@ -22,7 +22,7 @@ from torch import nn
 from voxelflow.atlases.roi_masks import RoiSet
 from voxelflow.atomic_output import atomic_output
 from voxelflow.devices import resolve_device
-from voxelflow.encoders.checkpoints import load_checkpoint, save_checkpoint
+from voxelflow.encoders.checkpoints import load_checkpoint, read_model_file, save_checkpoint
 from voxelflow.errors import InputError, check_model_config
 from voxelflow.metrics import pearson_r
 
@@ -284,9 +284,7 @@ class TransformerEncoder:
     @classmethod
     def load(cls, path: str | Path, device: str = "auto") -> TransformerEncoder:
         """Read an encoder written by `save`."""
-        saved = torch.load(path, map_location="cpu", weights_only=False)
-        if saved.get("encoder") != "transformer":
-            raise InputError(f"{path} is not a transformer encoder")
+        saved = read_model_file(path, "encoder", "transformer", "a transformer encoder")
         encoder = cls(RoiSet(), config=TransformerConfig(**saved["config"]), device=device)
         cfg = encoder.config
         groups = saved["model"]["voxel_group"].numpy()
