@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from voxelflow.atomic_output import atomic_output
 from voxelflow.decoders.contrastive import as_tokens
+from voxelflow.decoders.training import one_cycle
 from voxelflow.devices import resolve_device
 from voxelflow.errors import InputError
 
@@ -103,7 +104,7 @@ class ImageGenerator:
         X = to_unit_range(images, cfg.image_size)
         C = torch.from_numpy(cond / self.embedding_scale)
         optimizer = torch.optim.AdamW(self.unet.parameters(), lr=cfg.lr, weight_decay=1e-2)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+        schedule = one_cycle(optimizer, cfg.lr, cfg.steps, pct_start=0.1)
         self.history = []
         self.unet.train()
         for _ in tqdm(range(cfg.steps), desc="generator", unit="step"):

@@ -19,8 +19,7 @@ def train_epochs(batch_loss: Callable[[torch.Tensor, int], torch.Tensor], parame
     """
     steps_per_epoch = max(1, n // batch_size)
     optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch,
-                                                   pct_start=pct_start)
+    schedule = one_cycle(optimizer, lr, epochs * steps_per_epoch, pct_start)
     history = []
     for epoch in tqdm(range(epochs), desc=desc, unit="epoch"):
         order = torch.randperm(n, generator=generator)
@@ -34,3 +33,12 @@ def train_epochs(batch_loss: Callable[[torch.Tensor, int], torch.Tensor], parame
             total += loss.item()
         history.append(total / steps_per_epoch)
     return history
+
+
+def one_cycle(optimizer: torch.optim.Optimizer, lr: float, total_steps: int, pct_start: float = 0.3):
+    """OneCycleLR peaking at `lr` after `pct_start` of `total_steps`, with at least two steps of warm-up and of
+    decay (OneCycleLR divides by zero otherwise); a constant `lr` for runs of fewer than 5 steps."""
+    if total_steps < 5:
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    pct_start = min(max(pct_start, 2 / total_steps), 1 - 2 / total_steps)
+    return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total_steps, pct_start=pct_start)
