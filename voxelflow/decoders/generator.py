@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +93,11 @@ class ImageGenerator:
     def _unet(self, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         return self.unet(x, t, encoder_hidden_states=context, class_labels=context.mean(1)).sample
 
+    def _denoise(self, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor, guidance_scale: float) -> torch.Tensor:
+        """The classifier-free-guided x0 prediction for x (b, 3, S, S) at timestep t."""
+        free, conditioned = self._unet(torch.cat([x, x]), t, context).chunk(2)
+        return free + guidance_scale * (conditioned - free)
+
     def fit(self, images: np.ndarray, embeddings: np.ndarray) -> ImageGenerator:
         """images (n, H, W, 3) uint8; embeddings (n, d) or (n, t, d) of the same images (the conditioning)."""
         cfg = self.config
@@ -131,11 +138,12 @@ class ImageGenerator:
     @torch.no_grad()
     def generate(self, embeddings: np.ndarray, init_images: np.ndarray | None = None, strength: float = 1.0,
                  n_steps: int = 25, guidance_scale: float = 3.0, seed: int = 0,
-                 batch_size: int = 64) -> np.ndarray:
+                 batch_size: int = 64, guide: Callable | None = None) -> np.ndarray:
         """embeddings (n, d) or (n, t, d) -> images (n, S, S, 3) float32 in [0, 1], S = the generator's size.
 
         init_images (n, H, W, 3): the low-level start; strength 1 ignores it, 0 returns it unchanged.
-        The same seed gives the same images.
+        The same seed gives the same images. guide(index, x_t, denoise, alpha_bar) -> x0, when given, replaces
+        the x0 prediction at every step (brain guidance, `voxelflow.synthesis.guidance.BrainGuidance`).
         """
         cond = as_tokens(embeddings)
         if cond.shape[2] != self.embedding_dim:
@@ -160,9 +168,10 @@ class ImageGenerator:
             x = noise[lo:lo + batch_size].to(self.device)
             context = torch.from_numpy(cond[lo:lo + batch_size] / self.embedding_scale).to(self.device)
             context = torch.cat([torch.zeros_like(context), context])
-            for t in timesteps[start:]:
-                free, conditioned = self._unet(torch.cat([x, x]), t, context).chunk(2)
-                x = self.scheduler.step(free + guidance_scale * (conditioned - free), t, x).prev_sample
+            for index, t in enumerate(timesteps[start:]):
+                denoise = partial(self._denoise, t=t, context=context, guidance_scale=guidance_scale)
+                x0 = denoise(x) if guide is None else guide(index, x, denoise, float(self.scheduler.alphas_cumprod[t]))
+                x = self.scheduler.step(x0, t, x).prev_sample
             out.append(((x.clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).float().cpu())
         return torch.cat(out).numpy()
 

@@ -1,0 +1,1 @@
+"""Images that drive chosen brain regions: encoder-guided diffusion (after BrainDiVE)."""
