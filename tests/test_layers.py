@@ -4,7 +4,7 @@ import ast
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parents[1] / "voxelflow"
-MODEL_SIDE = {"encoders", "decoders", "devices.py", "cli.py"}
+MODEL_SIDE = {"encoders", "decoders", "synthesis", "devices.py", "cli.py"}
 FORBIDDEN = ("voxelflow.encoders", "voxelflow.decoders", "voxelflow.devices", "torch", "open_clip", "himalaya",
              "diffusers")
 
