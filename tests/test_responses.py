@@ -4,7 +4,7 @@ import pytest
 from voxelflow.errors import InputError
 from voxelflow.nsd_study import NSDStudy
 from voxelflow.preprocess import preprocess_subject
-from voxelflow.responses import read_responses, write_responses
+from voxelflow.responses import read_image_ids, read_responses, write_responses
 
 
 def test_round_trip_keeps_every_field(mini_root, tmp_path):
@@ -21,6 +21,9 @@ def test_round_trip_keeps_every_field(mini_root, tmp_path):
     volume = back.volume(back.ncsnr)
     i, j, k = back.ijk[0]
     assert volume.shape == back.volume_shape and volume[i, j, k] == back.ncsnr[0]
+    np.testing.assert_array_equal(read_image_ids(path), result.image_ids)
+    np.testing.assert_array_equal(read_image_ids(path, "test"), result.image_ids[result.is_test])
+    np.testing.assert_array_equal(read_image_ids(path, "train"), result.image_ids[~result.is_test])
 
 
 def test_failed_write_leaves_no_file(mini_root, tmp_path):

@@ -94,10 +94,12 @@ def write_responses(path: str | Path, data: ResponseSet) -> None:
     log.info("wrote %d images x %d voxels of %s to %s", *data.responses.shape, data.subject, path)
 
 
-def read_image_ids(path: str | Path) -> np.ndarray:
-    """Only the `image_ids` (n_images,) of a response store."""
+def read_image_ids(path: str | Path, split: str | None = None) -> np.ndarray:
+    """Only the `image_ids` (n_images,) of a response store, or those of one split ("train" or "test"),
+    without reading the responses themselves."""
     with h5py.File(path, "r") as f:
-        return f["image_ids"][()]
+        ids = f["image_ids"][()]
+        return ids if split is None else ids[f["split"][()].astype(str) == split]
 
 
 def read_responses(path: str | Path) -> ResponseSet:

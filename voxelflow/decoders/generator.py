@@ -74,6 +74,16 @@ def to_unit_range(images: np.ndarray, size: int) -> torch.Tensor:
     return x.clamp(0, 1) * 2 - 1
 
 
+def resized_images(images: np.ndarray, size: int) -> np.ndarray:
+    """(n, H, W, 3) uint8 or float in [0, 1] -> (n, size, size, 3) float32 in [0, 1], resized as `to_unit_range`."""
+    return (to_unit_range(images, size).permute(0, 2, 3, 1).numpy() + 1) / 2
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Images in [0, 1] (any shape) -> uint8, rounded; values outside [0, 1] are clipped."""
+    return np.round(np.clip(images, 0, 1) * 255).astype(np.uint8)
+
+
 class ImageGenerator:
     """fit(images, embeddings) / generate(embeddings, init_images, strength) / save(folder) / load(folder)."""
 
@@ -161,7 +171,7 @@ class ImageGenerator:
             if len(init_images) != len(cond):
                 raise InputError(f"{len(init_images)} init images for {len(cond)} embeddings")
             if start == n_steps:
-                return (to_unit_range(init_images, size).permute(0, 2, 3, 1).numpy() + 1) / 2
+                return resized_images(init_images, size)
             noise = self.scheduler.add_noise(to_unit_range(init_images, size), noise, timesteps[start:start + 1])
         out = []
         for lo in range(0, len(cond), batch_size):

@@ -8,6 +8,7 @@ import torch
 from voxelflow.atomic_output import atomic_output
 from voxelflow.decoders.contrastive import ContrastiveDecoder
 from voxelflow.decoders.evaluation import candidate_sets, reconstruction_table
+from voxelflow.decoders.generator import to_uint8
 from voxelflow.decoders.low_level import BlurryDecoder
 from voxelflow.decoders.prior import DiffusionPrior
 from voxelflow.decoders.reconstruction import load_generator, reconstruct
@@ -17,10 +18,6 @@ from voxelflow.figures import image_rows, metrics_table, save_figure
 from voxelflow.nsd_layout import read_stimuli
 from voxelflow.responses import read_responses
 from voxelflow.script_runner import run_reporting_errors
-
-
-def to_uint8(images: np.ndarray) -> np.ndarray:
-    return np.round(np.clip(images, 0, 1) * 255).astype(np.uint8)
 
 
 def backbone_embedder(name: str, spec: dict, device: str):

@@ -4,27 +4,22 @@ images), conditioned on the decoders' target embeddings (rule train_generator)."
 import numpy as np
 
 from voxelflow.config_check import dataclass_settings
-from voxelflow.decoders.generator import GeneratorConfig, ImageGenerator, to_unit_range
+from voxelflow.decoders.generator import GeneratorConfig, ImageGenerator, resized_images, to_uint8
 from voxelflow.encoders.features import load_features
 from voxelflow.nsd_layout import read_stimuli
-from voxelflow.responses import read_responses
+from voxelflow.responses import read_image_ids
 from voxelflow.script_runner import run_reporting_errors
 
 CHUNK = 512  # images read and downsized at a time, so NSD's 425-px brick never sits in memory whole
 
 
 def main(smk) -> None:
-    train_ids, test_ids = set(), set()
-    for path in smk.input.responses:
-        responses = read_responses(path)
-        train_ids.update(responses.image_ids[~responses.is_test].tolist())
-        test_ids.update(responses.image_ids[responses.is_test].tolist())
-    ids = np.array(sorted(train_ids - test_ids))
+    train_ids = np.concatenate([read_image_ids(path, "train") for path in smk.input.responses])
+    test_ids = np.concatenate([read_image_ids(path, "test") for path in smk.input.responses])
+    ids = np.setdiff1d(train_ids, test_ids)  # sorted, unique
     config = dataclass_settings(GeneratorConfig, smk.params.train)
-    images = np.concatenate([
-        np.round((to_unit_range(read_stimuli(smk.input.stimuli, ids[i:i + CHUNK]), config.image_size)
-                  .permute(0, 2, 3, 1).numpy() + 1) * 127.5).astype(np.uint8)
-        for i in range(0, len(ids), CHUNK)])
+    images = np.concatenate([to_uint8(resized_images(read_stimuli(smk.input.stimuli, ids[i:i + CHUNK]),
+                                                     config.image_size)) for i in range(0, len(ids), CHUNK)])
     embeddings = load_features(smk.input.features, ids, tokens=smk.params.tokens).embeddings(smk.params.tokens)
     ImageGenerator(config, device=smk.params.device).fit(images, embeddings).save(smk.output.generator)
 
