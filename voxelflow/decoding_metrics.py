@@ -24,7 +24,10 @@ def _check_pairs(truth: np.ndarray, predicted: np.ndarray) -> None:
 
 
 def resize_images(images: np.ndarray, size: int = PAPER_SIZE) -> np.ndarray:
-    """(n, H, W, 3) in [0, 1] -> (n, size, size, 3) float64, bilinear with antialiasing."""
+    """(n, H, W, 3) in [0, 1] -> (n, size, size, 3) float64, bilinear with antialiasing (a no-op copy when the
+    images already have that size, as NSD's 425-px stimuli do)."""
+    if images.shape[1:3] == (size, size):
+        return images.astype(np.float64)
     return np.stack([resize(image, (size, size), order=1, anti_aliasing=True) for image in images])
 
 

@@ -19,9 +19,12 @@ def alexnet_weights(tmp_path_factory):
 
 def test_identical_images_identify_perfectly_and_unconfigured_networks_are_unavailable(alexnet_weights):
     images = np.random.default_rng(0).random((6, 32, 32, 3)).astype(np.float32)
-    scores = network_scores(images, images.copy(), {"alexnet": str(alexnet_weights), "inception": None},
-                            device="cpu")
-    assert set(scores) == set(COLUMNS)
+    noise = np.random.default_rng(1).random(images.shape).astype(np.float32)
+    by_set = network_scores(images, {"same": images.copy(), "noise": noise},
+                            {"alexnet": str(alexnet_weights), "inception": None}, device="cpu")
+    scores = by_set["same"]
+    assert set(scores) == set(COLUMNS) and set(by_set["noise"]) == set(COLUMNS)
+    assert by_set["noise"]["AlexNet(2)"] < 1.0
     assert scores["AlexNet(2)"] == 1.0 and scores["AlexNet(5)"] == 1.0
     assert scores["Inception"] is None and scores["SwAV"] is None and scores["EffNet-B"] is None
 
@@ -29,6 +32,6 @@ def test_identical_images_identify_perfectly_and_unconfigured_networks_are_unava
 def test_weights_of_another_network_are_a_clear_error(alexnet_weights):
     images = np.zeros((2, 32, 32, 3), np.float32)
     with pytest.raises(InputError, match="does not fit torchvision's swav"):
-        network_scores(images, images, {"swav": str(alexnet_weights)}, device="cpu")
+        network_scores(images, {"same": images}, {"swav": str(alexnet_weights)}, device="cpu")
     with pytest.raises(InputError, match="unknown network 'vgg'"):
-        network_scores(images, images, {"vgg": "x"}, device="cpu")
+        network_scores(images, {"same": images}, {"vgg": "x"}, device="cpu")

@@ -34,12 +34,12 @@ def reconstruction_table(truth: np.ndarray, candidates: dict[str, np.ndarray],
     """
     truth_paper = resize_images(truth, PAPER_SIZE)
     truth_features = embed(truth)
+    networks = network_scores(truth, candidates, network_weights, device)
     rows = []
     for name, images in candidates.items():
         paper = resize_images(images, PAPER_SIZE)
         row = {"images": name, "PixCorr": pixcorr(truth_paper, paper), "SSIM": ssim(truth_paper, paper),
                f"two-way {embed_name}": two_way_identification(truth_features, embed(images))}
-        scores = network_scores(truth, images, network_weights, device)
-        row.update({column: np.nan if value is None else value for column, value in scores.items()})
+        row.update({column: np.nan if value is None else value for column, value in networks[name].items()})
         rows.append(row)
     return pd.DataFrame(rows)

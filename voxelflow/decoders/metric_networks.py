@@ -76,23 +76,25 @@ def _features(extractor, images: np.ndarray, size: int, device: torch.device, ba
     return {layer: np.concatenate(values) for layer, values in out.items()}
 
 
-def network_scores(truth: np.ndarray, images: np.ndarray, weights: dict[str, str | None],
-                   device: str = "auto") -> dict[str, float | None]:
-    """truth, images: (n, H, W, 3) in [0, 1], paired by row. weights: network name -> state-dict path or None.
-    Returns every column of COLUMNS: its score, or None where the network's weights were not given."""
+def network_scores(truth: np.ndarray, candidates: dict[str, np.ndarray], weights: dict[str, str | None],
+                   device: str = "auto") -> dict[str, dict[str, float | None]]:
+    """truth: (n, H, W, 3) in [0, 1]; candidates: name -> images paired with truth by row. weights: network name ->
+    state-dict path or None. Returns, per candidate set, every column of COLUMNS: its score, or None where the
+    network's weights were not given. Each network is loaded, and the truth's features computed, once."""
     unknown = sorted(set(weights) - set(METRIC_NETWORKS))
     if unknown:
         raise InputError(f"decoders.metric_networks: unknown network {unknown[0]!r}; known: "
                          f"{', '.join(METRIC_NETWORKS)}")
-    scores: dict[str, float | None] = dict.fromkeys(COLUMNS)
+    scores: dict[str, dict[str, float | None]] = {name: dict.fromkeys(COLUMNS) for name in candidates}
     torch_device = resolve_device(device)
-    for name, path in weights.items():
+    for network, path in weights.items():
         if not path:
             continue
-        spec = METRIC_NETWORKS[name]
-        extractor = create_feature_extractor(load_network(name, path), list(spec.columns.values())).to(torch_device)
+        spec = METRIC_NETWORKS[network]
+        extractor = create_feature_extractor(load_network(network, path), list(spec.columns.values())).to(torch_device)
         real = _features(extractor, truth, spec.size, torch_device)
-        fake = _features(extractor, images, spec.size, torch_device)
-        for column, layer in spec.columns.items():
-            scores[column] = spec.score(real[layer], fake[layer])
+        for name, images in candidates.items():
+            fake = _features(extractor, images, spec.size, torch_device)
+            for column, layer in spec.columns.items():
+                scores[name][column] = spec.score(real[layer], fake[layer])
     return scores
