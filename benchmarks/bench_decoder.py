@@ -14,20 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from child_process import run_child  # noqa: E402
-
-
-def _synchronize(dev) -> None:
-    import torch
-
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
+from training_steps import time_loss_steps  # noqa: E402
 
 
 def decoder_throughput(hidden: int, n_blocks: int, steps: int, batch: int, n_voxels: int, device: str) -> dict:
@@ -39,29 +32,12 @@ def decoder_throughput(hidden: int, n_blocks: int, steps: int, batch: int, n_vox
     dev = resolve_device(device)
     cfg = ContrastiveConfig(hidden=hidden, n_blocks=n_blocks)
     model = BrainToClip(n_voxels, 257, 768, cfg).to(dev)
-    optimizer = torch.optim.AdamW(_parameter_groups(model, cfg.weight_decay), lr=cfg.lr)
     voxels = torch.randn(batch, n_voxels, device=dev)
     targets = torch.randn(batch, 257, 768, device=dev)
-
-    def step():
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-            loss = training_loss(model, voxels, targets, targets, cfg, 0.005)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    step()  # warm-up (allocates the optimizer state)
-    _synchronize(dev)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    _synchronize(dev)
-    seconds = time.perf_counter() - start
-    n_parameters = sum(p.numel() for p in model.parameters())
-    result = {"samples_per_s": steps * batch / seconds, "parameters_m": n_parameters / 1e6,
-              "device": str(dev), "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-    if dev.type == "cuda":
-        result["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    result = time_loss_steps(lambda: training_loss(model, voxels, targets, targets, cfg, 0.005),
+                             _parameter_groups(model, cfg.weight_decay), steps, dev, lr=cfg.lr)
+    result.update({"samples_per_s": steps * batch / result["seconds"], "device": str(dev),
+                   "parameters_m": sum(p.numel() for p in model.parameters()) / 1e6})
     return result
 
 

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_ridge import make_data, run_method  # noqa: E402
 from child_process import run_child  # noqa: E402
+from training_steps import time_loss_steps  # noqa: E402
 
 
 def transformer_throughput(steps: int, batch: int, n_voxels: int, device: str) -> dict:
@@ -39,31 +38,12 @@ def transformer_throughput(steps: int, batch: int, n_voxels: int, device: str) -
     groups = np.random.default_rng(0).integers(0, 16, n_voxels)
     model = BrainTransformer(257, 768, groups, 16, cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.queries_per_roi,
                              cfg.dropout).to(dev)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     tokens = torch.randn(batch, 257, 768, device=dev)
     targets = torch.randn(batch, n_voxels, device=dev)
-
-    def step():
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-            loss = torch.mean((model(tokens) - targets) ** 2)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    step()  # warm-up
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    seconds = time.perf_counter() - start
-    result = {"images_per_s": steps * batch / seconds, "config": f"d_model {cfg.d_model}, {cfg.n_layers} layer, "
-              f"{cfg.n_heads} heads, batch {batch}", "device": str(dev),
-              "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-    if dev.type == "cuda":
-        result["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    result = time_loss_steps(lambda: torch.mean((model(tokens) - targets) ** 2), model.parameters(), steps, dev,
+                             lr=cfg.lr)
+    result.update({"images_per_s": steps * batch / result["seconds"], "device": str(dev),
+                   "config": f"d_model {cfg.d_model}, {cfg.n_layers} layer, {cfg.n_heads} heads, batch {batch}"})
     return result
 
 
