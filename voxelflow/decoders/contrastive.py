@@ -125,13 +125,12 @@ class ContrastiveDecoder:
         self.config.validate()
         self.device = resolve_device(device)
 
-    def _check_voxels(self, responses: np.ndarray) -> None:
+    def _voxels(self, responses: np.ndarray) -> torch.Tensor:
+        """Responses (n, n_voxels) standardised with the training statistics, as float32; a clear error for
+        another voxel count."""
         if responses.ndim != 2 or responses.shape[1] != self.voxel_mean_.shape[0]:
             raise InputError(f"responses have shape {responses.shape}, but the decoder was trained on "
                              f"{self.voxel_mean_.shape[0]} voxels")
-
-    def _voxels(self, responses: np.ndarray) -> torch.Tensor:
-        self._check_voxels(responses)
         return torch.from_numpy(((responses - self.voxel_mean_) / self.voxel_std_).astype(np.float32))
 
     def fit(self, responses: np.ndarray, image_embeddings: np.ndarray) -> ContrastiveDecoder:

@@ -1,6 +1,7 @@
 """Snakemake glue: retrieval and reconstruction metrics of every subject in one table (rule decoding_summary)."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 
@@ -10,7 +11,7 @@ from voxelflow.script_runner import run_reporting_errors
 
 
 def main(smk) -> None:
-    retrieval = pd.DataFrame([json.loads(open(path).read()) for path in smk.input.retrieval])
+    retrieval = pd.DataFrame([json.loads(Path(path).read_text()) for path in smk.input.retrieval])
     table = retrieval[["subject", "image_retrieval", "brain_retrieval", "chance", "n_candidates"]]
     if smk.input.metrics:
         recon = pd.concat([pd.read_csv(path, sep="\t", na_values="unavailable") for path in smk.input.metrics])

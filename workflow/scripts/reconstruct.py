@@ -22,11 +22,12 @@ from voxelflow.script_runner import run_reporting_errors
 
 def backbone_embedder(name: str, spec: dict, device: str):
     """images (n, H, W, 3) in [0, 1] -> the backbone's pooled embeddings (n, d), as features.h5 holds them."""
-    backbone = build_backbone(name, dict(spec)).to(resolve_device(device)).eval()
+    device = resolve_device(device)
+    backbone = build_backbone(name, dict(spec)).to(device).eval()
 
     def embed(images: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return np.concatenate([backbone(images_to_tensor(to_uint8(images[i:i + 64]), resolve_device(device)))[0]
+            return np.concatenate([backbone(images_to_tensor(to_uint8(images[i:i + 64]), device))[0]
                                    .float().cpu().numpy() for i in range(0, len(images), 64)])
     return embed
 
