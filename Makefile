@@ -41,6 +41,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_in_context.py
 	$(BIN)/python benchmarks/bench_transformer.py
 	$(BIN)/python benchmarks/bench_decoder.py
+	$(BIN)/python benchmarks/bench_synthesis.py
 
 clean:
 	rm -rf results logs resources .snakemake

@@ -19,6 +19,11 @@ include: "workflow/rules/decoders.smk"
 include: "workflow/rules/figures.smk"
 
 
+if SYNTHESIS:
+
+    include: "workflow/rules/synthesis.smk"
+
+
 rule all:
     default_target: True
     input:

@@ -30,7 +30,7 @@ def _shipped_config() -> dict:
 RULES = ("make_mininsd", "preprocess_subject", "extract_features", "fit_ridge", "fit_transformer", "encoding_maps",
          "encoding_roi_bars", "transformer_routing", "encoder_comparison", "meta_train_in_context", "fit_in_context",
          "few_shot_curve", "context_attention", "text_selectivity", "fit_contrastive", "fit_prior", "fit_low_level",
-         "train_generator", "reconstruct", "decoding_summary")
+         "train_generator", "reconstruct", "decoding_summary", "synthesize", "score_synthesis")
 
 
 def test_dry_run_plans_the_jobs_per_subject_and_backbone(tmp_path):
@@ -46,7 +46,9 @@ def test_dry_run_plans_the_jobs_per_subject_and_backbone(tmp_path):
                     "context_attention": 8, "text_selectivity": 4,
                     # decoders: one target backbone; one generator for all subjects
                     "fit_contrastive": 4, "fit_prior": 4, "fit_low_level": 4, "train_generator": 1,
-                    "reconstruct": 4, "decoding_summary": 1}
+                    "reconstruct": 4, "decoding_summary": 1,
+                    # synthesis: 5 targets + unguided per subject, one scoring job per subject
+                    "synthesize": 24, "score_synthesis": 4}
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -59,6 +61,22 @@ def test_bad_decoder_config_is_a_clear_error(tmp_path, change, message):
     proc = _run(tmp_path, config, "-n")
     assert proc.returncode != 0
     assert message in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda d: d.update(validate=dict(d["guide"])), "synthesis.validate must differ from synthesis.guide"),
+    (lambda d: d.update(guide={"encoder": "ridge", "backbone": "clip-L"}),
+     "synthesis.guide names ridge on clip-L, but the config fits"),
+    (lambda d: d["targets"].update({"unguided": "V1"}), "synthesis.targets: 'unguided' should not be valid"),
+    (lambda d: d["targets"].update({"a/b": "V1"}), "synthesis.targets: 'a/b' does not match"),
+    (lambda d: d.update(scale=-1), "synthesis.scale: -1 is less than the minimum of 0"),
+])
+def test_bad_synthesis_config_is_a_clear_error(tmp_path, change, message):
+    config = _shipped_config()
+    change(config["synthesis"])
+    proc = _run(tmp_path, config, "-n")
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr, proc.stdout + proc.stderr
 
 
 def test_in_context_with_one_subject_is_a_clear_error(tmp_path):
@@ -141,7 +159,8 @@ def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
 def test_nsd_mode_reads_an_nsd_copy_and_reports_bad_subjects(tmp_path, mini_root):
     config = {**_shipped_config(), "dataset": "nsd", "data_root": str(mini_root), "subjects": ["subj03"]}
     del config["encoders"]["in_context"]  # one subject: nothing to meta-train on (tested above)
-    config["decoders"] = {}  # decoders are exercised by the demo run above
+    config["decoders"] = {}  # decoders and synthesis are exercised by the demo run above
+    del config["synthesis"]
     proc = _run(tmp_path / "ok", config)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "ok/results/subj03/responses.h5").is_file()

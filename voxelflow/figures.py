@@ -255,3 +255,30 @@ def metrics_table(table: pd.DataFrame, title: str) -> Figure:
     ax.set_title(title, fontsize="small")
     fig.tight_layout()
     return fig
+
+
+def synthesis_responses(table: pd.DataFrame, image_sets: list[str]) -> Figure:
+    """Per scorer (a panel): the mean target response (+- s.e.m.) of each image set (bars) for each target (x).
+
+    table: rows (target, images, scorer, mean, sem), as `voxelflow.synthesis.evaluation.synthesis_table` writes.
+    """
+    scorers = [s for s in dict.fromkeys(table["scorer"]) if s != "measured"]
+    targets = list(dict.fromkeys(table["target"]))
+    width = 0.8 / len(image_sets)
+    fig, axes = plt.subplots(1, len(scorers), figsize=(max(4.0, 0.9 * len(targets) + 1.2) * len(scorers), 3.6),
+                             squeeze=False)
+    for ax, scorer in zip(axes[0], scorers):
+        rows = table[table["scorer"] == scorer].set_index(["target", "images"])
+        for k, image_set in enumerate(image_sets):
+            keys = [(t, image_set) for t in targets]
+            means = [rows["mean"].get(key, np.nan) for key in keys]
+            sems = [rows["sem"].get(key, np.nan) for key in keys]
+            ax.bar(np.arange(len(targets)) + (k - (len(image_sets) - 1) / 2) * width, means, width, yerr=sems,
+                   label=image_set, alpha=0.85, capsize=2)
+        ax.set_xticks(np.arange(len(targets)), targets, rotation=30, ha="right")
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.set_title(scorer, fontsize="small")
+        ax.set_ylabel("mean target response (z)")
+    axes[0, -1].legend(frameon=False, fontsize="x-small")
+    fig.tight_layout()
+    return fig

@@ -3,7 +3,7 @@ and driven by the decoders' predicted embeddings."""
 
 import numpy as np
 import pytest
-from tiny_unclip import EMBEDDING_DIM, write_tiny_unclip
+from tiny_pipelines import EMBEDDING_DIM, write_tiny_unclip
 
 from voxelflow.decoders.contrastive import ContrastiveConfig, ContrastiveDecoder
 from voxelflow.decoders.prior import DiffusionPrior, PriorConfig

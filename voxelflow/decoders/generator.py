@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from voxelflow.atomic_output import atomic_output
 from voxelflow.decoders.contrastive import as_tokens
+from voxelflow.decoders.sampling import denoising_loop
 from voxelflow.decoders.training import one_cycle
 from voxelflow.devices import resolve_device
 from voxelflow.errors import InputError
@@ -100,12 +101,19 @@ class ImageGenerator:
         """d of the (n, t, d) embeddings the UNet cross-attends to."""
         return self.unet.config.cross_attention_dim
 
+    @property
+    def image_size(self) -> int:
+        """Side of the generated images in pixels."""
+        return self.unet.config.sample_size
+
     def _unet(self, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         return self.unet(x, t, encoder_hidden_states=context, class_labels=context.mean(1)).sample
 
     def _denoise(self, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor, guidance_scale: float) -> torch.Tensor:
-        """The classifier-free-guided x0 prediction for x (b, 3, S, S) at timestep t."""
-        free, conditioned = self._unet(torch.cat([x, x]), t, context).chunk(2)
+        """The classifier-free-guided x0 prediction for x (b, 3, S, S) at timestep t, context (b, t, d)."""
+        if guidance_scale == 1:
+            return self._unet(x, t, context)
+        free, conditioned = self._unet(torch.cat([x, x]), t, torch.cat([torch.zeros_like(context), context])).chunk(2)
         return free + guidance_scale * (conditioned - free)
 
     def fit(self, images: np.ndarray, embeddings: np.ndarray) -> ImageGenerator:
@@ -152,8 +160,8 @@ class ImageGenerator:
         """embeddings (n, d) or (n, t, d) -> images (n, S, S, 3) float32 in [0, 1], S = the generator's size.
 
         init_images (n, H, W, 3): the low-level start; strength 1 ignores it, 0 returns it unchanged.
-        The same seed gives the same images. guide(index, x_t, denoise, alpha_bar) -> x0, when given, replaces
-        the x0 prediction at every step (brain guidance, `voxelflow.synthesis.guidance.BrainGuidance`).
+        The same seed gives the same images. guide: see `sampling.denoising_loop` (brain guidance,
+        `voxelflow.synthesis.guidance.BrainGuidance`).
         """
         cond = as_tokens(embeddings)
         if cond.shape[2] != self.embedding_dim:
@@ -161,7 +169,7 @@ class ImageGenerator:
                              f"{self.embedding_dim}-d embeddings")
         if not 0 <= strength <= 1:
             raise InputError(f"img2img strength must be in [0, 1], got {strength}")
-        size = self.unet.config.sample_size
+        size = self.image_size
         generator = torch.Generator().manual_seed(seed)
         noise = torch.randn((len(cond), 3, size, size), generator=generator)
         self.scheduler.set_timesteps(n_steps)
@@ -177,13 +185,17 @@ class ImageGenerator:
         for lo in range(0, len(cond), batch_size):
             x = noise[lo:lo + batch_size].to(self.device)
             context = torch.from_numpy(cond[lo:lo + batch_size] / self.embedding_scale).to(self.device)
-            context = torch.cat([torch.zeros_like(context), context])
-            for index, t in enumerate(timesteps[start:]):
-                denoise = partial(self._denoise, t=t, context=context, guidance_scale=guidance_scale)
-                x0 = denoise(x) if guide is None else guide(index, x, denoise, float(self.scheduler.alphas_cumprod[t]))
-                x = self.scheduler.step(x0, t, x).prev_sample
+            x0_at = partial(self._denoise, context=context, guidance_scale=guidance_scale)
+            x = denoising_loop(self.scheduler, x, timesteps[start:], x0_at, guide)
             out.append(((x.clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).float().cpu())
         return torch.cat(out).numpy()
+
+    def sample(self, n: int, n_steps: int = 25, seed: int = 0, batch_size: int = 64,
+               guide: Callable | None = None) -> np.ndarray:
+        """n unconditional images (n, S, S, 3) float32 in [0, 1] (the zero embedding, as trained with
+        `cond_drop`); the same seed gives the same images."""
+        return self.generate(np.zeros((n, 1, self.embedding_dim), np.float32), n_steps=n_steps, guidance_scale=1.0,
+                             seed=seed, batch_size=batch_size, guide=guide)
 
     def save(self, folder: str | Path) -> None:
         """A diffusers folder: unet/ and scheduler/ (save_pretrained) and voxelflow_generator.json."""

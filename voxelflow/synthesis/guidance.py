@@ -15,6 +15,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from voxelflow.decoders.sampling import pixels_to_unit
 from voxelflow.errors import InputError
 
 Objective = Callable[[torch.Tensor], torch.Tensor]  # images (b, 3, H, W) in [0, 1] -> (b,) to maximise
@@ -38,7 +39,7 @@ def encoder_objective(backbone: torch.nn.Module, encoder, weights: np.ndarray, t
 
 
 class BrainGuidance:
-    """guide(index, x_t, denoise, alpha_bar) -> guided x0, for `ImageGenerator.generate(guide=...)`.
+    """The guide of `sampling.denoising_loop`: the x0 prediction moved up the objective's gradient.
 
     scale >= 0 (0 = unguided sampling); every: guide one step in `every` (cheaper); through_denoiser: take the
     gradient with respect to x_t through the denoiser (BrainDiVE) rather than with respect to x0 (cheaper, no
@@ -53,7 +54,10 @@ class BrainGuidance:
         self.objective, self.scale, self.every, self.through_denoiser = objective, float(scale), every, through_denoiser
 
     def __call__(self, index: int, x_t: torch.Tensor, denoise: Callable[[torch.Tensor], torch.Tensor],
-                 alpha_bar: float) -> torch.Tensor:
+                 alpha_bar: float, decode: Callable[[torch.Tensor], torch.Tensor] = pixels_to_unit,
+                 clip: float | None = 1.0) -> torch.Tensor:
+        """The guided clean-sample prediction at x_t (b, ...); decode: clean samples -> images (b, 3, H, W) in
+        [0, 1] (through the VAE for latents); clip: the range the scheduler clips x0 to, None for latents."""
         if self.scale == 0 or index % self.every:
             with torch.no_grad():
                 return denoise(x_t)
@@ -65,10 +69,11 @@ class BrainGuidance:
                 with torch.no_grad():
                     x0 = denoise(x_t)
                 leaf = x0 = x0.detach().requires_grad_(True)
-            value = self.objective((x0.clamp(-1, 1) + 1) / 2).sum()
+            value = self.objective(decode(x0)).float().sum()
             (grad,) = torch.autograd.grad(value, leaf)
         if not self.through_denoiser:
             grad = grad / math.sqrt(alpha_bar)
+        guided = x0.detach() + self.scale * (1 - alpha_bar) / math.sqrt(alpha_bar) * grad.to(x0.dtype)
         # clamped to the image range: a DDIM step clips x0 but derives its noise from the unclipped one, which
         # would turn a large guided shift into a step against the gradient
-        return (x0 + self.scale * (1 - alpha_bar) / math.sqrt(alpha_bar) * grad).clamp(-1, 1).detach()
+        return guided if clip is None else guided.clamp(-clip, clip)

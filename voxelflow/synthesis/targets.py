@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import nibabel as nib
 import numpy as np
 
 from voxelflow.atlases.roi_masks import RoiSet
 from voxelflow.errors import InputError
+from voxelflow.responses import ResponseSet
 
 
 def target_weights(rois: RoiSet, target: str) -> np.ndarray:
@@ -33,3 +37,29 @@ def mask_weights(mask: np.ndarray, name: str) -> np.ndarray:
     if not mask.any():
         raise InputError(f"synthesis target {name!r}: the voxel mask is empty")
     return (mask / mask.sum()).astype(np.float32)
+
+
+def volume_mask(path: str | Path, responses: ResponseSet) -> np.ndarray:
+    """(n_voxels,) bool: the subject's voxels that are non-zero in a NIfTI mask on the subject's volume grid."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"synthesis voxel mask {path} does not exist")
+    image = nib.load(path)
+    if tuple(image.shape[:3]) != tuple(responses.volume_shape) or image.ndim > 3 and image.shape[3] > 1:
+        raise InputError(f"synthesis voxel mask {path} has shape {image.shape}, but {responses.subject}'s "
+                         f"volume is {tuple(responses.volume_shape)}")
+    if not np.allclose(image.affine, responses.affine, atol=1e-3):
+        raise InputError(f"synthesis voxel mask {path} is not on {responses.subject}'s voxel grid (its affine "
+                         f"differs from the betas')")
+    data = np.asanyarray(image.dataobj).reshape(image.shape[:3])
+    return data[tuple(responses.ijk.T)] != 0
+
+
+def resolve_target(name: str, spec: str | dict, responses: ResponseSet) -> np.ndarray:
+    """Weights (n_voxels,) of a configured target: an ROI expression (`target_weights`) or {"mask": NIfTI path}."""
+    if isinstance(spec, dict):
+        return mask_weights(volume_mask(spec["mask"], responses), name)
+    try:
+        return target_weights(responses.rois, spec)
+    except InputError as err:
+        raise InputError(f"synthesis.targets.{name}: {err}") from None

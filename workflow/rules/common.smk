@@ -89,6 +89,8 @@ def final_outputs():
         outputs.append("results/figures/decoding_metrics.png")
     if "reconstruction" in DECODERS:
         outputs += expand("results/{subject}/figures/decoders/reconstructions.png", subject=SUBJECTS)
+    if SYNTHESIS:
+        outputs += expand("results/{subject}/synthesis/scores.tsv", subject=SUBJECTS)
     if "transformer" in ENCODERS:
         outputs += expand("results/{subject}/figures/transformer-{backbone}/routing.png", subject=SUBJECTS,
                           backbone=BACKBONES)
@@ -160,4 +162,54 @@ def reconstruction_inputs(wildcards):
     }
     if config["decoders"]["reconstruction"]["low_level_size"] > 0:
         inputs["low_level"] = f"results/{wildcards.subject}/decoders/reconstruction/low_level.h5"
+    return inputs
+
+
+SYNTHESIS = config.get("synthesis")
+
+
+def synthesis_targets():
+    """The configured target names, plus "unguided" (the same seeds without guidance)."""
+    return [*SYNTHESIS["targets"], "unguided"] if SYNTHESIS else []
+
+
+def synthesis_model(role):
+    """The fitted model file of the synthesis encoder in `role` (guide or validate), as a {subject} pattern; a
+    clear error when that encoder is not fitted by this config or guide and validate are the same model."""
+    choice = SYNTHESIS[role]
+    if choice["encoder"] not in ENCODERS or choice["backbone"] not in BACKBONES:
+        raise WorkflowError(f"config.yaml: synthesis.{role} names {choice['encoder']} on {choice['backbone']}, but "
+                            f"the config fits {', '.join(ENCODERS)} on {', '.join(BACKBONES)}")
+    if SYNTHESIS["guide"] == SYNTHESIS["validate"]:
+        raise WorkflowError("config.yaml: synthesis.validate must differ from synthesis.guide (another encoder type or "
+                            "backbone): scoring images with the encoder that guided them cannot tell success from "
+                            "fooling it")
+    suffix = "pt" if choice["encoder"] == "transformer" else "h5"
+    return f"results/{{subject}}/encoders/{choice['encoder']}/{choice['backbone']}/model.{suffix}"
+
+
+def synthesis_generator():
+    """The generator folder synthesis samples: the decoders' (synthesis.generator: decoders) or a path."""
+    generator = SYNTHESIS["generator"]
+    if generator != "decoders":
+        return generator
+    if "reconstruction" not in DECODERS:
+        raise WorkflowError("config.yaml: synthesis.generator: decoders needs decoders.reconstruction (its generator); "
+                            "or give the path of a generator folder")
+    return generator_input()
+
+
+def synthesis_inputs(wildcards):
+    """Everything rule score_synthesis reads for {subject}."""
+    inputs = {
+        "images": expand("results/{subject}/synthesis/{target}.h5", subject=wildcards.subject,
+                         target=list(SYNTHESIS["targets"])),
+        "unguided": f"results/{wildcards.subject}/synthesis/unguided.h5",
+        "responses": f"results/{wildcards.subject}/responses.h5",
+        "guide": synthesis_model("guide").format(subject=wildcards.subject),
+        "validate": synthesis_model("validate").format(subject=wildcards.subject),
+        "stimuli": stimuli_input(),
+    }
+    if config["dataset"] == "demo":
+        inputs["truth"] = mininsd_outputs()["truth"]
     return inputs

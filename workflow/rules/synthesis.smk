@@ -1,0 +1,61 @@
+# Images that drive chosen voxels (BrainDiVE): one job per (subject, target), then one scoring job per subject.
+
+
+rule synthesize:
+    input:
+        responses="results/{subject}/responses.h5",
+        guide=synthesis_model("guide"),
+        generator=synthesis_generator(),
+        stimuli=stimuli_input(),
+    output:
+        images="results/{subject}/synthesis/{target}.h5",
+        grid=report(
+            "results/{subject}/figures/synthesis/{target}.png",
+            caption="../report/synthesis_grid.rst",
+            category="Synthesis",
+            subcategory="{subject}",
+            labels={"figure": "{target}"},
+        ),
+    wildcard_constraints:
+        target="|".join(synthesis_targets()),
+    params:
+        synthesis=SYNTHESIS,
+        backbone_spec=config["backbones"].get(SYNTHESIS["guide"]["backbone"]),
+        device=config["device"],
+    log:
+        "logs/{subject}/synthesis/{target}.log",
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=16000,
+    conda:
+        "../envs/voxelflow.yaml"
+    script:
+        "../scripts/synthesize.py"
+
+
+rule score_synthesis:
+    input:
+        unpack(synthesis_inputs),
+    output:
+        scores="results/{subject}/synthesis/scores.tsv",
+        responses_figure=report(
+            "results/{subject}/figures/synthesis/responses.png",
+            caption="../report/synthesis_responses.rst",
+            category="Synthesis",
+            subcategory="{subject}",
+            labels={"figure": "target responses"},
+        ),
+    params:
+        synthesis=SYNTHESIS,
+        backbone_specs={role: config["backbones"].get(SYNTHESIS[role]["backbone"]) for role in ("guide", "validate")},
+        device=config["device"],
+    log:
+        "logs/{subject}/synthesis/score.log",
+    threads: 2
+    resources:
+        mem_mb=16000,
+    conda:
+        "../envs/voxelflow.yaml"
+    script:
+        "../scripts/score_synthesis.py"

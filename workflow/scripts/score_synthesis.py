@@ -1,0 +1,50 @@
+"""Snakemake glue: score one subject's synthesized images against natural test images with the guiding
+encoder, an encoder that never guided, and (mini-NSD) the planted true brain; plot the target responses
+(rule score_synthesis)."""
+
+import numpy as np
+
+from voxelflow.decoders.generator import to_uint8
+from voxelflow.decoding_metrics import resize_images
+from voxelflow.devices import resolve_device
+from voxelflow.encoders.backbones import build_backbone
+from voxelflow.figures import save_figure, synthesis_responses
+from voxelflow.mininsd.true_brain import TrueBrain
+from voxelflow.nsd_layout import read_stimuli
+from voxelflow.responses import read_responses
+from voxelflow.script_runner import run_reporting_errors
+from voxelflow.synthesis.evaluation import IMAGE_SETS, encoder_scorer, synthesis_table
+from voxelflow.synthesis.synthesize import load_encoder, read_images
+from voxelflow.synthesis.targets import resolve_target
+
+
+def true_brain_scorer(truth: str, subject: str):
+    """uint8 images at any size -> the planted responses (n, n_voxels), at the mini-NSD's image size."""
+    brain = TrueBrain.from_truth(truth, subject)
+    return lambda images: brain(to_uint8(resize_images(images.astype(np.float32) / 255, brain.image_size)))
+
+
+def main(smk) -> None:
+    settings, subject = smk.params.synthesis, smk.wildcards.subject
+    device = resolve_device(smk.params.device)
+    responses = read_responses(smk.input.responses)
+    test = responses.is_test
+    natural = read_stimuli(smk.input.stimuli, responses.image_ids[test])
+    targets = list(settings["targets"])
+    weights = {t: resolve_target(t, settings["targets"][t], responses) for t in targets}
+    synthesized = {t: read_images(path)[0] for t, path in zip(targets, smk.input.images)}
+    scorers = {}
+    for role in ("guide", "validate"):
+        choice = settings[role]
+        encoder, tokens = load_encoder(choice["encoder"], smk.input[role], device=device)
+        backbone = build_backbone(choice["backbone"], smk.params.backbone_specs[role])
+        scorers[f"{choice['encoder']}-{choice['backbone']} ({role})"] = encoder_scorer(backbone, encoder, tokens,
+                                                                                         device)
+    if "truth" in smk.input.keys():
+        scorers["true brain"] = true_brain_scorer(smk.input.truth, subject)
+    table = synthesis_table(weights, synthesized, read_images(smk.input.unguided)[0], natural,
+                            responses.responses[test], scorers, settings["n_natural"], settings["seed"])
+    table.to_csv(smk.output.scores, sep="\t", index=False, float_format="%.4f")
+    save_figure(synthesis_responses(table, list(IMAGE_SETS[:5])), smk.output.responses_figure)
+
+run_reporting_errors(lambda: main(snakemake), snakemake.log[0])  # noqa: F821 - injected by Snakemake
