@@ -47,3 +47,21 @@ def test_brain_to_clip_decoder_trains_with_bfloat16_autocast_on_cuda(encoding_da
     decoder = ContrastiveDecoder(config, device="cuda").fit(d.responses.responses[d.train], d.pooled[d.train])
     result = decoder.retrieve(d.responses.responses[d.test], d.pooled[d.test])
     assert result["image_retrieval"] > 8 * result["chance"]  # the CPU test's bar
+
+
+def test_guided_stable_diffusion_in_half_precision_on_cuda(tmp_path):
+    from tiny_pipelines import write_tiny_stable_diffusion
+
+    from voxelflow.synthesis.guidance import BrainGuidance
+    from voxelflow.synthesis.stable_diffusion import StableDiffusionGenerator
+
+    def redness(images):
+        return images[:, 0].mean((1, 2)) - images[:, 1:].mean((1, 2, 3))
+
+    generator = StableDiffusionGenerator.load(write_tiny_stable_diffusion(tmp_path), device="cuda",
+                                              gradient_checkpointing=True)
+    assert generator.unet.dtype == torch.float16
+    plain = torch.from_numpy(generator.sample(4, n_steps=6, seed=0)).permute(0, 3, 1, 2)
+    guided = generator.sample(4, n_steps=6, seed=0, guide=BrainGuidance(redness, 300.0, through_denoiser=True))
+    assert np.isfinite(guided).all()
+    assert (redness(torch.from_numpy(guided).permute(0, 3, 1, 2)) > redness(plain) + 0.02).all()

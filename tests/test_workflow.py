@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 
 import h5py
+import nibabel as nib
+import numpy as np
 import pytest
 import yaml
 
@@ -110,6 +112,7 @@ def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
     config["decoders"]["reconstruction"].update(train_generator={"image_size": 16, "channels": [8, 16], "steps": 10},
                                                 prior={"width": 32, "n_layers": 1, "n_heads": 2, "epochs": 2},
                                                 steps=3, low_level_size=8)
+    config["synthesis"].update(n_images=2, steps=3, n_natural=3)
     proc = _run(tmp_path, config)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for subject in ("subj01", "subj02"):
@@ -136,6 +139,13 @@ def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
         metrics = (tmp_path / f"results/{subject}/decoders/reconstruction/metrics.tsv").read_text().splitlines()
         assert metrics[0].split("\t")[:5] == ["subject", "images", "PixCorr", "SSIM", "two-way gabor"]
         assert len(metrics) == 4 and "unavailable" in metrics[1]  # no AlexNet etc. weights configured
+        scores = (tmp_path / f"results/{subject}/synthesis/scores.tsv").read_text().splitlines()
+        assert scores[0] == "target\timages\tscorer\tn\tmean\tsem"
+        # 5 targets x (6 image sets x 3 scorers + 3 natural sets measured)
+        assert len(scores) == 1 + 5 * (6 * 3 + 3) and sum("\ttrue brain\t" in row for row in scores) == 5 * 6
+        with h5py.File(tmp_path / f"results/{subject}/synthesis/faces.h5") as f:
+            assert f["images"].shape == (2, 16, 16, 3) and f.attrs["target"] == "faces" and f.attrs["scale"] > 0
+        assert (tmp_path / f"results/{subject}/figures/synthesis/faces-minus-places.png").is_file()
     assert (tmp_path / "logs/subj01/preprocess.log").read_text()
     assert (tmp_path / "results/figures/encoding_roi_bars.png").is_file()
     assert (tmp_path / "results/generator/gabor/unet/config.json").is_file()
@@ -148,6 +158,19 @@ def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
     assert "encoding_roi_bars.png" in report and "accuracy_map.png" in report and "routing.png" in report
     assert "few_shot.png" in report and "context_attention.png" in report
     assert "reconstructions.png" in report and "decoding_metrics.png" in report
+    assert "synthesis" in report and "responses.png" in report
+
+    # a custom voxel mask that holds none of the subject's voxels: one clear error, no partial output
+    with h5py.File(tmp_path / "results/subj01/responses.h5") as f:
+        shape, affine = tuple(f.attrs["volume_shape"]), f["affine"][()]
+    nib.save(nib.Nifti1Image(np.zeros(shape, np.uint8), affine), tmp_path / "empty.nii.gz")
+    config["synthesis"]["targets"]["mine"] = {"mask": str(tmp_path / "empty.nii.gz")}
+    proc = _run(tmp_path, config, "results/subj01/synthesis/mine.h5")
+    assert proc.returncode != 0
+    log = (tmp_path / "logs/subj01/synthesis/mine.log").read_text()
+    assert "synthesis target 'mine': the voxel mask is empty" in log
+    assert not (tmp_path / "results/subj01/synthesis/mine.h5").exists()
+    del config["synthesis"]["targets"]["mine"]
 
     config["subjects"].append("subj03")
     proc = _run(tmp_path, config)
