@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from voxelflow.atomic_output import atomic_output
 from voxelflow.decoders.contrastive import as_tokens
-from voxelflow.decoders.sampling import denoising_loop
+from voxelflow.decoders.sampling import denoising_loop, pixels_to_unit
 from voxelflow.decoders.training import one_cycle
 from voxelflow.devices import resolve_device
 from voxelflow.errors import InputError
@@ -187,7 +187,7 @@ class ImageGenerator:
             context = torch.from_numpy(cond[lo:lo + batch_size] / self.embedding_scale).to(self.device)
             x0_at = partial(self._denoise, context=context, guidance_scale=guidance_scale)
             x = denoising_loop(self.scheduler, x, timesteps[start:], x0_at, guide)
-            out.append(((x.clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).float().cpu())
+            out.append(pixels_to_unit(x).permute(0, 2, 3, 1).float().cpu())
         return torch.cat(out).numpy()
 
     def sample(self, n: int, n_steps: int = 25, seed: int = 0, batch_size: int = 64,

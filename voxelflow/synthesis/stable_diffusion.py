@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from voxelflow.decoders.sampling import denoising_loop, x0_from_model_output
+from voxelflow.decoders.sampling import denoising_loop, pixels_to_unit, x0_from_model_output
 from voxelflow.devices import resolve_device
 from voxelflow.errors import InputError
 
@@ -85,8 +85,7 @@ class StableDiffusionGenerator:
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Clean latents (b, c, s, s) -> images (b, 3, S, S) float32 in [0, 1], differentiably."""
-        images = self.vae.decode(latents.to(self.dtype) / self.latent_scale).sample
-        return (images.float().clamp(-1, 1) + 1) / 2
+        return pixels_to_unit(self.vae.decode(latents.to(self.dtype) / self.latent_scale).sample.float())
 
     def _x0(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         context = self.empty_prompt.expand(len(x), -1, -1)
@@ -94,8 +93,7 @@ class StableDiffusionGenerator:
         return x0_from_model_output(output, x, float(self.scheduler.alphas_cumprod[t]), self.prediction_type)
 
     @torch.no_grad()
-    def sample(self, n: int, n_steps: int = 50, seed: int = 0, batch_size: int = 4,
-                 guide=None) -> np.ndarray:
+    def sample(self, n: int, n_steps: int = 50, seed: int = 0, batch_size: int = 4, guide=None) -> np.ndarray:
         """n images (n, S, S, 3) float32 in [0, 1]; the same seed gives the same images; guide: see
         `voxelflow.decoders.sampling.denoising_loop`."""
         channels, size = self.unet.config.in_channels, self.unet.config.sample_size

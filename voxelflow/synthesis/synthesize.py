@@ -1,4 +1,4 @@
-"""Synthesis from files: the guiding encoder and generator a run names, images for a target, and their scores."""
+"""Synthesis from files: the guiding encoder and generator a run names, images for a target, their storage."""
 
 from __future__ import annotations
 
@@ -6,15 +6,13 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-import torch
 
 from voxelflow.atomic_output import atomic_output
 from voxelflow.decoders.generator import ImageGenerator, to_uint8
-from voxelflow.encoders.backbones import images_to_tensor
 from voxelflow.encoders.linear import LinearEncoder
 from voxelflow.encoders.transformer import TransformerEncoder
 from voxelflow.errors import InputError
-from voxelflow.synthesis.guidance import BrainGuidance, Objective
+from voxelflow.synthesis.guidance import BrainGuidance
 from voxelflow.synthesis.stable_diffusion import StableDiffusionGenerator, is_stable_diffusion_folder
 
 ENCODER_KINDS = ("ridge", "transformer", "in_context")
@@ -43,14 +41,6 @@ def synthesize(generator: ImageGenerator | StableDiffusionGenerator, guidance: B
     """n_images images (n, S, S, 3) uint8 at the generator's resolution, sampled unconditionally under
     `guidance` (None: unguided); the same seed gives the same starting noise whatever the target."""
     return to_uint8(generator.sample(n_images, n_steps=n_steps, seed=seed, guide=guidance, batch_size=batch_size))
-
-
-@torch.no_grad()
-def predicted_response(objective: Objective, images: np.ndarray, device: torch.device | str = "cpu",
-                       batch_size: int = 32) -> np.ndarray:
-    """The objective (a target's mean predicted response, z-scored units) of uint8 images (n, H, W, 3): (n,)."""
-    return np.concatenate([objective(images_to_tensor(images[i:i + batch_size], device)).float().cpu().numpy()
-                           for i in range(0, len(images), batch_size)])
 
 
 def write_images(path: str | Path, images: np.ndarray, attrs: dict) -> None:
