@@ -4,8 +4,11 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from voxelflow.decoders.generator import resized_images, to_uint8
 from voxelflow.errors import InputError
-from voxelflow.synthesis.evaluation import natural_choices, synthesis_table
+from voxelflow.mininsd.true_brain import TrueBrain
+from voxelflow.nsd_layout import NSDLayout, read_stimuli
+from voxelflow.synthesis.evaluation import natural_choices, synthesis_table, true_brain_scorer
 from voxelflow.synthesis.targets import resolve_target, target_weights
 
 
@@ -66,3 +69,17 @@ def test_synthesis_table_means_by_image_set_and_scorer():
     assert np.isclose(sem["a", "enc", "synthesized"], np.std([10, 30], ddof=1) / np.sqrt(2))
     top, random = natural_choices(measured[:, 0], 2, seed=0)
     assert list(top) == [2, 0] and len(set(random)) == 2
+
+
+def test_true_brain_scorer_reads_images_at_any_size(encoding_data):
+    """The planted brain scores the stimuli at their own size exactly, and a down-up-sized copy nearly so."""
+    d = encoding_data
+    truth = str(d.root / "truth/planted.h5")
+    images = read_stimuli(NSDLayout(d.root).stimuli, d.responses.image_ids[d.test][:12])
+    brain = TrueBrain.from_truth(truth, "subj01")
+    score = true_brain_scorer(truth, "subj01")
+    assert images.shape[1] == brain.image_size
+    np.testing.assert_allclose(score(images), brain(images), rtol=1e-6, atol=1e-6)
+    smaller = to_uint8(resized_images(images, brain.image_size // 2))
+    r = np.corrcoef(score(smaller).ravel(), brain(images).ravel())[0, 1]
+    assert 0.8 < r < 1

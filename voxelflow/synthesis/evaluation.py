@@ -13,7 +13,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from voxelflow.decoders.generator import to_uint8
+from voxelflow.decoding_metrics import resize_images
 from voxelflow.encoders.backbones import images_to_tensor
+from voxelflow.mininsd.true_brain import TrueBrain
 
 Scorer = Callable[[np.ndarray], np.ndarray]
 IMAGE_SETS = ("synthesized", "other targets", "unguided", "natural top", "natural random", "natural all")
@@ -32,6 +35,13 @@ def encoder_scorer(backbone: torch.nn.Module, encoder, tokens: bool, device: tor
             out.append(encoder.predict_torch((grid if tokens else pooled).float()).float().cpu().numpy())
         return np.concatenate(out)
     return score
+
+
+def true_brain_scorer(truth: str, subject: str) -> Scorer:
+    """uint8 images (n, H, W, 3) at any size -> the mini-NSD's planted responses (n, n_voxels), the images
+    resized to the size the true brain was built for. truth: the mini-NSD's truth/planted.h5."""
+    brain = TrueBrain.from_truth(truth, subject)
+    return lambda images: brain(to_uint8(resize_images(images.astype(np.float32) / 255, brain.image_size)))
 
 
 def natural_choices(measured: np.ndarray, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

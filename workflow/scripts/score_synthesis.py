@@ -2,26 +2,15 @@
 encoder, an encoder that never guided, and (mini-NSD) the planted true brain; plot the target responses
 (rule score_synthesis)."""
 
-import numpy as np
-
-from voxelflow.decoders.generator import to_uint8
-from voxelflow.decoding_metrics import resize_images
 from voxelflow.devices import resolve_device
 from voxelflow.encoders.backbones import build_backbone
 from voxelflow.figures import save_figure, synthesis_responses
-from voxelflow.mininsd.true_brain import TrueBrain
 from voxelflow.nsd_layout import read_stimuli
 from voxelflow.responses import read_responses
 from voxelflow.script_runner import run_reporting_errors
-from voxelflow.synthesis.evaluation import IMAGE_SETS, encoder_scorer, synthesis_table
+from voxelflow.synthesis.evaluation import IMAGE_SETS, encoder_scorer, synthesis_table, true_brain_scorer
 from voxelflow.synthesis.synthesize import load_encoder, read_images
 from voxelflow.synthesis.targets import resolve_target
-
-
-def true_brain_scorer(truth: str, subject: str):
-    """uint8 images at any size -> the planted responses (n, n_voxels), at the mini-NSD's image size."""
-    brain = TrueBrain.from_truth(truth, subject)
-    return lambda images: brain(to_uint8(resize_images(images.astype(np.float32) / 255, brain.image_size)))
 
 
 def main(smk) -> None:
