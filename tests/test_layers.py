@@ -5,8 +5,8 @@ from pathlib import Path
 
 CORE = Path(__file__).resolve().parents[1] / "voxelflow"
 MODEL_SIDE = {"encoders", "decoders", "synthesis", "devices.py", "cli.py"}
-FORBIDDEN = ("voxelflow.encoders", "voxelflow.decoders", "voxelflow.devices", "torch", "open_clip", "himalaya",
-             "diffusers")
+FORBIDDEN = ("voxelflow.encoders", "voxelflow.decoders", "voxelflow.synthesis", "voxelflow.devices", "torch",
+             "open_clip", "himalaya", "diffusers")
 
 
 def _imports(path: Path) -> set[str]:
