@@ -51,18 +51,21 @@ def main(smk) -> None:
 
 
 def beside_natural(images, target, weights, responses, stimuli, settings):
-    """Grid figure: the synthesized images (top row) over natural test images (bottom row, at their size): those
-    of highest measured target response, or for the unguided images (weights None) some at random."""
+    """Grid figure: the synthesized images (rows of n_natural) over natural test images (bottom row, at their
+    size): those of highest measured target response, or for the unguided images (weights None) some at random."""
     test = responses.is_test
     measured = responses.responses[test]
     top, random = natural_choices(measured @ weights if weights is not None else measured[:, 0],
                                   settings["n_natural"], settings["seed"])
     chosen, label = (random, "natural\n(random)") if weights is None else (top, "natural top\n(measured)")
     natural = read_stimuli(stimuli, responses.image_ids[test][chosen])
-    rows = np.zeros((2, max(len(images), len(natural)), *natural.shape[1:]), np.uint8)
-    rows[0, :len(images)] = to_uint8(resize_images(images.astype(np.float32) / 255, natural.shape[1]))
-    rows[1, :len(natural)] = natural
-    return image_rows(rows, [f"synthesized\n{target}", label])
+    n_cols = len(natural)
+    n_synthesized_rows = -(-len(images) // n_cols)
+    cells = np.full((n_synthesized_rows + 1, n_cols, *natural.shape[1:]), 255, np.uint8)  # white: no image
+    cells[:-1].reshape(-1, *natural.shape[1:])[:len(images)] = to_uint8(
+        resize_images(images.astype(np.float32) / 255, natural.shape[1]))
+    cells[-1] = natural
+    return image_rows(cells, [f"synthesized\n{target}"] + [""] * (n_synthesized_rows - 1) + [label])
 
 
 run_reporting_errors(lambda: main(snakemake), snakemake.log[0])  # noqa: F821 - injected by Snakemake
