@@ -59,7 +59,7 @@ def test_truncated_hdf5(mini_copy):
         NSDStudy(mini_copy).subject("subj03")
 
 
-def test_nan_betas_drop_their_voxels_with_a_warning(mini_copy):
+def test_nan_betas_leave_their_session_out_of_those_voxels(mini_copy, caplog):
     layout = NSDLayout(mini_copy)
     path = layout.betas_session("subj02", 2, "nifti")
     image = nib.load(path)
@@ -69,11 +69,13 @@ def test_nan_betas_drop_their_voxels_with_a_warning(mini_copy):
     data[i, j, k, 7] = np.nan
     nib.save(nib.Nifti1Image(data, image.affine), path)
     subject = NSDStudy(mini_copy, betas_format="nifti").subject("subj02")
-    with pytest.warns(UserWarning, match=r"dropped 2 of \d+ voxels with NaN .*betas_session02\.nii\.gz"):
-        result = preprocess_subject(subject)
-    assert result.responses.shape[1] == subject.n_voxels - 2
+    result = preprocess_subject(subject)
+    assert "non-finite betas: 2" in caplog.text
+    kept = np.flatnonzero((subject.ijk[:, None] == result.ijk[None]).all(-1).any(1))
+    assert {5, 9} <= set(kept.tolist())  # still valid in the other sessions: kept
     assert np.isfinite(result.responses).all()
-    assert len(result.ijk) == len(result.ncsnr) == subject.n_voxels - 2
+    assert len(result.ijk) == len(result.ncsnr) == len(result.valid_sessions) == result.responses.shape[1]
+    assert result.valid_sessions[np.searchsorted(kept, [5, 9])].tolist() == [5, 5]
 
 
 def test_unknown_subject(mini_root):
@@ -85,14 +87,15 @@ def test_unknown_roi(mini_root):
     with pytest.raises(InputError, match=r"unknown ROI 'nsdgeneraI' for the voxel mask.*nsdgeneral"):
         NSDStudy(mini_root).subject("subj01", mask_roi="nsdgeneraI")
     rois = NSDStudy(mini_root).subject("subj01").rois
-    with pytest.raises(InputError, match=r"unknown ROI 'FFA-9'; known ROIs are: .*FFA-1"):
+    with pytest.raises(InputError,
+                       match=r"unknown ROI 'FFA-9'; did you mean 'FFA-2' or 'FFA-1' or 'FFA'\? known ROIs: .*FFA-1"):
         rois.mask("FFA-9")
 
 
 def test_design_whose_trial_count_does_not_match_the_betas(mini_copy):
     path = NSDLayout(mini_copy).expdesign
     mat = {k: v for k, v in loadmat(path).items() if not k.startswith("__")}
-    mat["stimpattern"] = mat["stimpattern"][:, :, 1:]  # 59 stimulus trials per session
+    mat["stimpattern"][:, 0, 1] = 0  # 59 stimulus trials per session
     savemat(path, mat)
     with pytest.raises(InputError, match=r"betas_session01\.hdf5 hold 60 trials but .*nsd_expdesign\.mat has 59"):
         NSDStudy(mini_copy).subject("subj01")

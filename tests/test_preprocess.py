@@ -1,10 +1,15 @@
 """Z-scoring, repeat averaging, the split and the noise ceiling, checked against the planted truth."""
 
+import warnings
+
 import h5py
+import nibabel as nib
 import numpy as np
 import pytest
 
 from voxelflow.mininsd import TrueBrain
+from voxelflow.mininsd.true_brain import voxel_rows
+from voxelflow.nsd_layout import NSDLayout
 from voxelflow.nsd_study import NSDStudy
 from voxelflow.preprocess import preprocess_subject, zscore_session
 
@@ -31,18 +36,72 @@ def subj04(mini_root):
     return study, subject, preprocess_subject(subject)
 
 
-def test_responses_are_session_zscored_repeat_averages(subj04):
-    _, subject, result = subj04
+def _truth(root, subject: str, name: str, ijk=None):
+    """A planted per-voxel array of `subject`, at the voxels `ijk` (default: every planted voxel)."""
+    with h5py.File(root / "truth/planted.h5") as f:
+        values = f[f"{subject}/{name}"][()]
+        return values if ijk is None else values[..., voxel_rows(f[f"{subject}/ijk"][()], ijk)]
+
+
+def _nan_trials(subject):
+    """Every trial z-scored per session with NaN where the voxel is invalid in that session, and its image."""
     trials, ids = [], []
     for s in range(len(subject.session_paths)):
         b = subject.read_session(s).astype(np.float64)
-        trials.append((b - b.mean(0)) / np.where(b.std(0) > 0, b.std(0), np.inf))
+        b[:, ~subject.session_validity(s)] = np.nan
+        with warnings.catch_warnings():  # all-NaN columns are the point here
+            warnings.simplefilter("ignore", RuntimeWarning)
+            trials.append((b - np.nanmean(b, 0)) / np.where(np.nanstd(b, 0) > 0, np.nanstd(b, 0), np.nan))
         ids.append(subject.trial_image_ids[s])
-    trials, ids = np.concatenate(trials), np.concatenate(ids)
+    return np.concatenate(trials), np.concatenate(ids)
+
+
+def test_responses_are_session_zscored_repeat_averages_of_the_valid_trials(subj04):
+    _, subject, result = subj04
+    trials, ids = _nan_trials(subject)
+    kept = voxel_rows(subject.ijk, result.ijk)
     for row in [0, 7, len(result.image_ids) - 1]:
-        expected = trials[ids == result.image_ids[row]].mean(0)
-        np.testing.assert_allclose(result.responses[row], expected, atol=1e-4)
+        expected = np.nanmean(trials[ids == result.image_ids[row]][:, kept], 0)
+        np.testing.assert_allclose(result.responses[row], np.nan_to_num(expected), atol=1e-4)
         assert result.repeats[row] == (ids == result.image_ids[row]).sum()
+
+
+def test_invalid_voxels_miss_only_their_sessions_and_voxels_invalid_everywhere_are_dropped(subj04, mini_root, caplog):
+    _, subject, result = subj04
+    valid = _truth(mini_root, "subj04", "valid")  # (sessions, voxels) as planted
+    valid = valid[: len(subject.session_paths)]
+    dropped = ~valid.any(0)
+    assert dropped.sum() == 3 and len(result.ijk) == subject.n_voxels - 3
+    assert not (subject.ijk[dropped][:, None] == result.ijk[None]).all(-1).any()
+    np.testing.assert_array_equal(result.valid_sessions, valid.sum(0)[voxel_rows(subject.ijk, result.ijk)])
+    # a voxel invalid in one session: its average and noise ceiling use the other sessions' trials only
+    partial = np.flatnonzero((~valid).any(0) & valid.any(0))
+    assert len(partial) >= 4
+    column = np.searchsorted(voxel_rows(subject.ijk, result.ijk), partial[0])
+    trials, ids = _nan_trials(subject)
+    np.testing.assert_allclose(result.responses[:, column],
+                               [np.nanmean(trials[ids == i, partial[0]]) if np.isfinite(trials[ids == i, partial[0]]).any()
+                                else 0 for i in result.image_ids], atol=1e-4)
+    with caplog.at_level("WARNING"):
+        preprocess_subject(subject)
+    assert "voxels miss data in some session" in caplog.text and "3 voxels with no valid session dropped" in caplog.text
+
+
+def test_validity_volumes_are_read_even_where_the_betas_are_not_zero(mini_copy):
+    """A copy whose invalid voxels hold non-zero betas: the validity volume alone must keep them out."""
+    layout = NSDLayout(mini_copy)
+    subject = NSDStudy(mini_copy, betas_format="nifti").subject("subj02")
+    plain = preprocess_subject(subject)
+    v = voxel_rows(subject.ijk, plain.ijk[plain.valid_sessions == 6][17:18])[0]  # valid in all 6 sessions
+    path = layout.valid_session("subj02", 3)
+    image = nib.load(path)
+    volume = np.asarray(image.dataobj).copy()
+    volume[tuple(subject.ijk[v])] = 0
+    nib.save(nib.Nifti1Image(volume, image.affine), path)
+    marked = preprocess_subject(NSDStudy(mini_copy, betas_format="nifti").subject("subj02"))
+    column = np.flatnonzero((marked.ijk == subject.ijk[v]).all(1))[0]
+    assert marked.valid_sessions[column] == plain.valid_sessions[column] - 1
+    assert not np.allclose(marked.responses[:, column], plain.responses[:, column])
 
 
 def test_split_puts_exactly_the_shared_images_in_test(subj04):
@@ -55,8 +114,7 @@ def test_split_puts_exactly_the_shared_images_in_test(subj04):
 
 def test_estimated_noise_ceiling_matches_the_planted_one(subj04, mini_root):
     _, _, result = subj04
-    with h5py.File(mini_root / "truth/planted.h5") as f:
-        true_ncsnr = f["subj04/ncsnr"][()]
+    true_ncsnr = _truth(mini_root, "subj04", "ncsnr", result.ijk)
     assert result.ncsnr_source == "study"
     np.testing.assert_allclose(result.ncsnr, true_ncsnr, rtol=1e-6)
     # estimate from 120 images x 1-3 repeats: observed r = 0.97, median error 0.05
@@ -64,12 +122,15 @@ def test_estimated_noise_ceiling_matches_the_planted_one(subj04, mini_root):
     assert np.median(np.abs(result.ncsnr_estimated - true_ncsnr)) < 0.1
     n = result.repeats[result.is_test]
     expected_nc = 100 * true_ncsnr**2 / (true_ncsnr**2 + np.mean(1 / n))
-    np.testing.assert_allclose(result.noise_ceiling, expected_nc, rtol=1e-4, atol=1e-4)
+    full = result.valid_sessions == result.valid_sessions.max()
+    np.testing.assert_allclose(result.noise_ceiling[full], expected_nc[full], rtol=1e-4, atol=1e-4)
+    # voxels that missed a session: fewer repeats behind their test averages, so a lower ceiling
+    assert (result.noise_ceiling[~full] <= expected_nc[~full] + 1e-4).all()
 
 
 def test_responses_carry_the_planted_signal_through_session_drifts(subj04, mini_root):
     study, _, result = subj04
-    brain = TrueBrain.from_truth(str(mini_root / "truth/planted.h5"), "subj04")
+    brain = TrueBrain.from_truth(str(mini_root / "truth/planted.h5"), "subj04", result.ijk)
     with h5py.File(study.layout.stimuli) as f:
         signal = brain(f["imgBrick"][result.image_ids])
     good = result.ncsnr > 0.8
@@ -87,10 +148,10 @@ def test_train_statistics_change_only_the_normalisation(mini_root):
     assert np.corrcoef(every.responses[:, v], train.responses[:, v])[0, 1] > 0.99
 
 
-def test_constant_voxel_stays_finite(mini_root):
-    result = preprocess_subject(NSDStudy(mini_root).subject("subj01"), ncsnr_source="estimated")
-    with h5py.File(mini_root / "truth/planted.h5") as f:
-        dead = f["subj01/dead"][()]
-    assert np.isfinite(result.responses).all()
-    np.testing.assert_array_equal(result.responses[:, dead], 0)
-    assert result.ncsnr_source == "estimated" and result.ncsnr[dead] == 0
+def test_voxel_constant_in_every_session_is_dropped(mini_root, caplog):
+    subject = NSDStudy(mini_root).subject("subj01")
+    result = preprocess_subject(subject, ncsnr_source="estimated")
+    dead = _truth(mini_root, "subj01", "dead")
+    assert dead.sum() == 1 and np.isfinite(result.responses).all()
+    assert not (subject.ijk[dead][:, None] == result.ijk[None]).all(-1).any()
+    assert "constant within a session: 1" in caplog.text

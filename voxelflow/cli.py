@@ -17,15 +17,13 @@ def _mininsd(args: argparse.Namespace) -> None:
 
 
 def _preprocess(args: argparse.Namespace) -> None:
-    from voxelflow.nsd_study import NSDStudy
-    from voxelflow.preprocess import preprocess_subject
+    from voxelflow.preprocess import PreprocessOptions, preprocess_study_subject
     from voxelflow.responses import write_responses
 
-    study = NSDStudy(args.data_root, args.space, args.betas_version, args.betas_format)
-    subject = study.subject(args.subject, mask_roi=args.mask_roi)
-    responses = preprocess_subject(subject, args.zscore_stats, args.ncsnr)
-    responses.attrs["study_root"] = str(args.data_root)
-    write_responses(args.out, responses)
+    sessions = args.sessions if args.sessions == "all" else int(args.sessions)
+    options = PreprocessOptions(args.space, args.betas_version, args.betas_format, args.mask_roi, args.zscore_stats,
+                                args.ncsnr, sessions, args.test_split, args.keep_trials, args.common_subjects)
+    write_responses(args.out, preprocess_study_subject(args.data_root, args.subject, options))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -50,6 +48,10 @@ def main(argv: list[str] | None = None) -> None:
     pre.add_argument("--mask-roi", default="nsdgeneral")
     pre.add_argument("--zscore-stats", choices=["all", "train"], default="all")
     pre.add_argument("--ncsnr", choices=["auto", "study", "estimated"], default="auto")
+    pre.add_argument("--sessions", default="all", help="all, or the first N sessions")
+    pre.add_argument("--test-split", default="shared", help="shared, shared-common, or a file of 0-based image ids")
+    pre.add_argument("--common-subjects", nargs="*", default=[], help="subjects of shared-common")
+    pre.add_argument("--keep-trials", action="store_true", help="keep the training images' single trials")
     pre.set_defaults(run=_preprocess)
 
     args = parser.parse_args(argv)

@@ -43,20 +43,27 @@ def score_predictions(predicted: np.ndarray, responses: ResponseSet) -> EncoderS
 
 
 def summarize(scores: EncoderScores, responses: ResponseSet, rois: list[str]) -> dict:
-    """Per-ROI summary for the ROIs of `rois` that the subject has (and that hold voxels)."""
-    return roi_summary(scores.r, scores.nna, scores.significant, responses.rois.present(rois))
+    """Per-ROI summary for the ROIs of `rois` that hold voxels in this subject (an unknown name is an InputError;
+    an empty ROI is left out with a warning), each with the family, labels and hemisphere behind its name."""
+    summary = roi_summary(scores.r, scores.nna, scores.significant,
+                          responses.rois.present(rois, responses.subject))
+    for name, values in summary.items():
+        values["definition"] = responses.rois.resolve(name).describe()
+    return summary
 
 
 def write_scores(path: str | Path, scores: EncoderScores, summary: dict, summary_path: str | Path,
-                 attrs: dict) -> None:
-    """Per-voxel scores to HDF5 and the per-ROI summary (plus `attrs`) to JSON, both atomically."""
+                 attrs: dict, empty_rois: list[str] = ()) -> None:
+    """Per-voxel scores to HDF5 and the per-ROI summary (plus `attrs`, and the requested ROIs that hold no voxels
+    of this subject) to JSON, both atomically."""
     with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
         f.attrs.update(attrs)
         f.attrs["n_test"] = scores.n_test
         for name in ("predicted", "r", "nna", "p", "significant"):
             f.create_dataset(name, data=getattr(scores, name))
     with atomic_output(summary_path) as tmp:
-        Path(tmp).write_text(json.dumps({**attrs, "n_test": scores.n_test, "rois": summary}, indent=2))
+        Path(tmp).write_text(json.dumps({**attrs, "n_test": scores.n_test, "rois": summary,
+                                         "empty_rois": list(empty_rois)}, indent=2))
     log.info("wrote scores of %d voxels on %d test images to %s and %s", len(scores.r), scores.n_test, path,
              summary_path)
 
@@ -65,7 +72,8 @@ def save_test_scores(predicted: np.ndarray, responses: ResponseSet, rois: list[s
                      summary_path: str | Path, attrs: dict) -> EncoderScores:
     """Score test predictions (n_test, n_voxels) and write the per-voxel scores and the ROI summary."""
     scores = score_predictions(predicted, responses)
-    write_scores(scores_path, scores, summarize(scores, responses, rois), summary_path, attrs)
+    summary = summarize(scores, responses, rois)
+    write_scores(scores_path, scores, summary, summary_path, attrs, [name for name in rois if name not in summary])
     return scores
 
 

@@ -71,21 +71,49 @@ def check_against_stim_info(path: str | Path, subject_number: int, trial_image_i
     """Cross-check a subject's trial -> image map with `nsd_stim_info_merged.csv`.
 
     The CSV's `subjectK_repN` columns give the 1-based global trial of each
-    repetition of each image (0 = not shown). Any acquired trial that the CSV
-    assigns to another image is an error; trials it does not list are only logged.
+    repetition of each image (0 = not shown); its rows are images, identified by
+    the `nsdId` column (0-based) when present, else by row order. Columns are
+    read by name, whether or not the file has NSD's unnamed first index column.
+    A copy without this subject's columns is skipped with a log line; any
+    acquired trial that the CSV assigns to another image is an error.
     """
     path = Path(path)
     columns = [f"subject{subject_number}_rep{r}" for r in range(3)]
     try:
-        table = pd.read_csv(path, index_col=0, usecols=lambda c: c in columns or c.startswith("Unnamed"))
-    except (OSError, ValueError) as err:
+        header = pd.read_csv(path, nrows=0).columns
+        present = [c for c in columns if c in header]
+        if not present:
+            log.info("%s has no %s columns: trial cross-check skipped", path.name, columns[0].rsplit("_", 1)[0])
+            return
+        if len(present) < len(columns):
+            raise InputError(f"{path} has {', '.join(present)} but no "
+                             f"{', '.join(c for c in columns if c not in present)}")
+        table = pd.read_csv(path, usecols=[*columns, *(["nsdId"] if "nsdId" in header else [])])
+    except (OSError, ValueError, pd.errors.ParserError) as err:
         raise InputError(f"cannot read {path}: {err}") from None
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise InputError(f"{path} has no column {missing[0]!r}")
     reps = table[columns].to_numpy()
-    image, rep = np.nonzero(reps)
-    trial = reps[image, rep] - 1
+    rows, rep = np.nonzero(reps)
+    image = table["nsdId"].to_numpy()[rows] if "nsdId" in table else rows
+    trial = reps[rows, rep] - 1
+    _check_trials(path, subject_number, trial_image_ids, trial, image)
+
+
+def check_against_behavior(path: str | Path, subject_number: int, trial_image_ids: np.ndarray) -> None:
+    """Cross-check the trial -> image map with NSD's `behav/responses.tsv` (one row per acquired trial, in
+    SESSION, RUN, TRIAL order, `73KID` 1-based)."""
+    path = Path(path)
+    try:
+        table = pd.read_csv(path, sep="\t", usecols=["SESSION", "RUN", "TRIAL", "73KID"])
+    except (OSError, ValueError, pd.errors.ParserError) as err:
+        raise InputError(f"cannot read {path}: {err}") from None
+    table = table.sort_values(["SESSION", "RUN", "TRIAL"], kind="stable")
+    image = table["73KID"].to_numpy() - 1
+    _check_trials(path, subject_number, trial_image_ids, np.arange(len(image)), image)
+
+
+def _check_trials(path: Path, subject_number: int, trial_image_ids: np.ndarray, trial: np.ndarray,
+                  image: np.ndarray) -> None:
+    """An InputError if any listed 0-based `trial` that was acquired showed another image than `image` says."""
     listed = trial < len(trial_image_ids)
     wrong = np.flatnonzero(trial_image_ids[trial[listed]] != image[listed])
     if len(wrong):

@@ -72,7 +72,19 @@ class NSDLayout:
         return self.ppdata_dir(subject) / "roi"
 
     def roi(self, subject: str, name: str) -> Path:
+        """ROI volume of family `name`; "lh.<family>" / "rh.<family>" name one hemisphere's volume."""
         return self.roi_dir(subject) / f"{name}.nii.gz"
+
+    def valid_session(self, subject: str, session: int) -> Path:
+        """Voxels with valid data in 1-based `session` (1) or not (0); their betas are stored as 0."""
+        return self.ppdata_dir(subject) / f"valid_session{session:02d}.nii.gz"
+
+    def valid(self, subject: str) -> Path:
+        return self.ppdata_dir(subject) / "valid.nii.gz"
+
+    def behavior(self, subject: str) -> Path:
+        """Per-trial behaviour (SESSION, RUN, TRIAL, 73KID 1-based, ...), one row per acquired trial."""
+        return self.root / "nsddata/ppdata" / subject / "behav/responses.tsv"
 
     def mean_epi(self, subject: str) -> Path:
         return self.ppdata_dir(subject) / "mean.nii.gz"
@@ -81,7 +93,11 @@ class NSDLayout:
         return self.ppdata_dir(subject) / "brainmask.nii.gz"
 
     def label_table(self, subject: str, name: str) -> Path:
-        return self.root / "nsddata/freesurfer" / subject / "label" / f"{name}.mgz.ctab"
+        """The label table of ROI family `name`: the subject's FreeSurfer one, else NSD's template one
+        (thalamus and MTL ship theirs in nsddata/templates); the former's path when neither exists."""
+        own = self.root / "nsddata/freesurfer" / subject / "label" / f"{name}.mgz.ctab"
+        template = self.root / "nsddata/templates" / f"{name}.ctab"
+        return template if not own.is_file() and template.is_file() else own
 
 
 def stimuli_file(path: str | Path) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -10,12 +11,18 @@ from pathlib import Path
 import h5py
 import nibabel as nib
 import numpy as np
+import pandas as pd
 
 from voxelflow.atlases.label_tables import read_label_table
-from voxelflow.atlases.roi_masks import RoiSet, voxel_labels
+from voxelflow.atlases.roi_masks import RoiSet, hemispheres_from_volumes, voxel_labels
 from voxelflow.errors import InputError
 from voxelflow.nsd_betas import read_masked_betas
-from voxelflow.nsd_design import ExperimentDesign, check_against_stim_info, read_expdesign
+from voxelflow.nsd_design import (
+    ExperimentDesign,
+    check_against_behavior,
+    check_against_stim_info,
+    read_expdesign,
+)
 from voxelflow.nsd_layout import SESSION_PATTERN, SUBJECT_PATTERN, NSDLayout, subject_number
 
 log = logging.getLogger(__name__)
@@ -25,13 +32,15 @@ log = logging.getLogger(__name__)
 class Subject:
     """One subject's data, masked to a voxel set, read session by session.
 
-    session_paths: the betas file of each session, in session order
+    session_paths: the betas file of each session used, in session order
+    session_numbers: their 1-based session numbers
     trial_image_ids: per session, (n_trials,) 0-based 73k id of each trial's image
-    shared_image_ids: (n_shared,) 0-based ids of the shared (test) images
+    shared_image_ids: (n_shared,) 0-based ids of the shared images
     mask: (X, Y, Z) bool voxel set; ijk: (n_voxels, 3) its voxel indices in C order
     affine: (4, 4) voxel -> scanner mm
-    rois: ROI masks over the n_voxels
+    rois: ROI label families over the n_voxels, with each voxel's hemisphere
     ncsnr: (n_voxels,) the study's noise-ceiling SNR, or None if it ships none
+    valid_paths: per session, the study's validity volume (valid_sessionNN) or None
     """
 
     name: str
@@ -42,6 +51,15 @@ class Subject:
     affine: np.ndarray
     rois: RoiSet
     ncsnr: np.ndarray | None
+    session_numbers: list[int] | None = None
+    valid_paths: list[Path | None] | None = None
+    hemisphere_source: str = "none"
+
+    def __post_init__(self):
+        if self.session_numbers is None:
+            self.session_numbers = list(range(1, len(self.session_paths) + 1))
+        if self.valid_paths is None:
+            self.valid_paths = [None] * len(self.session_paths)
 
     @property
     def ijk(self) -> np.ndarray:
@@ -54,6 +72,35 @@ class Subject:
     def read_session(self, index: int) -> np.ndarray:
         """Betas of 0-based session `index`: (n_trials, n_voxels) float32 percent signal change."""
         return read_masked_betas(self.session_paths[index], self.mask)
+
+    def session_validity(self, index: int) -> np.ndarray | None:
+        """(n_voxels,) bool, False where the study marks a voxel invalid in 0-based session `index`; None when
+        the study ships no validity volume for it."""
+        path = self.valid_paths[index]
+        if path is None:
+            return None
+        return np.asarray(_load_volume(path, self.mask.shape).dataobj)[self.mask] > 0
+
+
+def select_sessions(sessions, available: list[int], subject: str) -> list[int]:
+    """1-based session numbers chosen by `sessions` ("all", a count N = the first N, or a list) among
+    `available`; InputError for a session the subject lacks."""
+    if sessions in (None, "all"):
+        return list(available)
+    if isinstance(sessions, int) and not isinstance(sessions, bool):
+        if not 1 <= sessions:
+            raise InputError(f"preprocess.sessions must be at least 1, got {sessions}")
+        chosen = list(range(1, min(sessions, len(available)) + 1))
+        if sessions > len(available):
+            log.info("%s has %d sessions; preprocess.sessions: %d uses all of them", subject, len(available),
+                     sessions)
+        return chosen
+    chosen = sorted({int(s) for s in sessions})
+    missing = [s for s in chosen if s not in available]
+    if missing:
+        raise InputError(f"preprocess.sessions names session {missing[0]} but {subject} has sessions "
+                         f"{available[0]}..{available[-1]}")
+    return chosen
 
 
 class NSDStudy:
@@ -81,8 +128,9 @@ class NSDStudy:
     def design(self) -> ExperimentDesign:
         return read_expdesign(self.layout.expdesign)
 
-    def subject(self, name: str, mask_roi: str = "nsdgeneral") -> Subject:
-        """Open subject `name` masked to the voxels with a label > 0 in ROI volume `mask_roi`."""
+    def subject(self, name: str, mask_roi: str = "nsdgeneral", sessions="all") -> Subject:
+        """Open subject `name` masked to the voxels with a label > 0 in ROI volume `mask_roi`, using
+        `sessions` ("all", the first N, or a list of 1-based session numbers)."""
         if name not in self.subjects:
             raise InputError(
                 f"unknown subject {name!r}: {self.layout.subjects_dir} has {', '.join(self.subjects) or 'none'}"
@@ -94,23 +142,50 @@ class NSDStudy:
                              f"ROI volumes there: {', '.join(available) or 'none'}")
         mask_image = _load_volume(mask_path)
         mask = np.asarray(mask_image.dataobj) > 0
-        sessions = self._session_paths(name)
-        trials = [self._check_session(path, index, mask.shape) for index, path in enumerate(sessions)]
-        number = subject_number(name)
-        ids = self.design.trial_image_ids(number, int(sum(trials)))
-        if self.layout.stim_info.is_file():
-            check_against_stim_info(self.layout.stim_info, number, ids)
-        log.info("%s: %d sessions, %d trials, %d voxels in %s", name, len(sessions), len(ids), mask.sum(), mask_roi)
+        paths = self._session_paths(name)
+        trials = [self._session_trials(path, mask.shape) for path in paths]
+        per_session = self._trial_image_ids(name, paths, trials, cross_check=True)
+        chosen = select_sessions(sessions, list(range(1, len(paths) + 1)), name)
+        rois, hemisphere_source = self._rois(name, mask, mask_image.affine)
+        valid_paths = [self.layout.valid_session(name, s) for s in chosen]
+        valid_paths = [p if p.is_file() else None for p in valid_paths]
+        if not any(valid_paths) and self.layout.valid(name).is_file():
+            valid_paths = [self.layout.valid(name)] * len(chosen)  # one volume for every session
+        log.info("%s: %d of %d sessions, %d trials, %d voxels in %s", name, len(chosen), len(paths),
+                 sum(trials[s - 1] for s in chosen), mask.sum(), mask_roi)
         return Subject(
             name=name,
-            session_paths=sessions,
-            trial_image_ids=np.split(ids, np.cumsum(trials)[:-1]),
+            session_paths=[paths[s - 1] for s in chosen],
+            trial_image_ids=[per_session[s - 1] for s in chosen],
             shared_image_ids=self.design.sharedix,
             mask=mask,
             affine=mask_image.affine,
-            rois=self._rois(name, mask),
+            rois=rois,
             ncsnr=self._ncsnr(name, mask),
+            session_numbers=chosen,
+            valid_paths=valid_paths,
+            hemisphere_source=hemisphere_source,
         )
+
+    def subject_trial_image_ids(self, name: str, sessions="all") -> list[np.ndarray]:
+        """Per chosen session of subject `name`, (n_trials,) 0-based ids of its trials' images, from the design
+        and the betas files' trial counts (headers only)."""
+        paths = self._session_paths(name)
+        per_session = self._trial_image_ids(name, paths, [self._session_trials(p) for p in paths])
+        return [per_session[s - 1] for s in select_sessions(sessions, list(range(1, len(paths) + 1)), name)]
+
+    def _trial_image_ids(self, name: str, paths: list[Path], trials: list[int],
+                         cross_check: bool = False) -> list[np.ndarray]:
+        """Per session file, the image ids of its trials; checked against the design's trial counts, and with
+        `cross_check` against the stimulus CSV and behaviour file when present."""
+        self._check_trial_counts(name, paths, trials)
+        number = subject_number(name)
+        ids = self.design.trial_image_ids(number, int(sum(trials)))
+        if cross_check and self.layout.stim_info.is_file():
+            check_against_stim_info(self.layout.stim_info, number, ids)
+        if cross_check and self.layout.behavior(name).is_file():
+            check_against_behavior(self.layout.behavior(name), number, ids)
+        return np.split(ids, np.cumsum(trials)[:-1])
 
     def _session_paths(self, subject: str) -> list[Path]:
         folder = self.layout.betas_dir(subject)
@@ -132,8 +207,8 @@ class NSDStudy:
                                  f"sessions {sorted(sessions)} exist")
         return [sessions[n] for n in sorted(sessions)]
 
-    def _check_session(self, path: Path, index: int, grid: tuple) -> int:
-        """Check a session's grid and trial count against the mask and design; return its trial count."""
+    def _session_trials(self, path: Path, grid: tuple | None = None) -> int:
+        """A session's trial count, its grid checked against the mask's `grid` when given."""
         try:
             if path.suffix == ".hdf5":
                 with h5py.File(path, "r") as f:
@@ -142,27 +217,55 @@ class NSDStudy:
                 shape = nib.load(path).shape
         except Exception as err:  # nibabel/h5py raise many types for damaged files
             raise InputError(f"cannot read betas {path}: {err}") from None
-        if len(shape) != 4 or tuple(shape[:3]) != tuple(grid):
+        if len(shape) != 4 or (grid is not None and tuple(shape[:3]) != tuple(grid)):
             raise InputError(f"betas {path} have volume shape {tuple(shape[:3])} but the ROI masks have "
                              f"{tuple(grid)}: they belong to different subjects or spaces")
-        expected = self.design.trials_per_session
-        if expected is not None:
-            if index >= len(expected) or shape[3] != expected[index]:
-                want = expected[index] if index < len(expected) else 0
-                raise InputError(f"betas {path} hold {shape[3]} trials but {self.design.path} has {want} "
-                                 f"stimulus trials in session {index + 1}")
         return int(shape[3])
 
-    def _rois(self, subject: str, mask: np.ndarray) -> RoiSet:
+    def _check_trial_counts(self, subject: str, paths: list[Path], trials: list[int]) -> None:
+        """Each session's trial count must be the design's: from `stimpattern`, else from the subject's
+        behaviour file, else every session must hold as many trials as the first (NSD: 750)."""
+        expected, source = self.design.trials_per_session, str(self.design.path)
+        if expected is None and self.layout.behavior(subject).is_file():
+            table = pd.read_csv(self.layout.behavior(subject), sep="\t", usecols=["SESSION"])
+            counts = table["SESSION"].value_counts()
+            expected = np.array([int(counts.get(s, 0)) for s in range(1, len(paths) + 1)])
+            source = str(self.layout.behavior(subject))
+        if expected is None:
+            expected, source = np.full(len(paths), trials[0]), f"the first session ({paths[0].name})"
+        for index, (path, n) in enumerate(zip(paths, trials)):
+            want = int(expected[index]) if index < len(expected) else 0
+            if n != want:
+                raise InputError(f"betas {path} hold {n} trials but {source} has {want} stimulus trials in "
+                                 f"session {index + 1}")
+
+    def _rois(self, subject: str, mask: np.ndarray, affine: np.ndarray) -> tuple[RoiSet, str]:
+        """Every ROI family with a label table, and each voxel's hemisphere (from the lh./rh. volumes, else the
+        sign of scanner x, with a warning). Returns the set and where the hemispheres came from."""
         rois = RoiSet()
+        sides: dict[str, list[np.ndarray]] = {"lh": [], "rh": []}
         for path in sorted(self.layout.roi_dir(subject).glob("*.nii.gz")):
             family = path.name.removesuffix(".nii.gz")
+            volume = None
+            if family[:3] in ("lh.", "rh."):
+                volume = np.asarray(_load_volume(path, mask.shape).dataobj)
+                sides[family[:2]].append(np.asarray(volume)[mask])
+                continue
             table_path = self.layout.label_table(subject, family)
-            if family.startswith(("lh.", "rh.")) or not table_path.is_file():
+            if not table_path.is_file():
+                log.info("%s: no label table %s; ROI volume %s not used", subject, table_path, path.name)
                 continue
             volume = np.asarray(_load_volume(path, mask.shape).dataobj)
             rois.add_family(family, voxel_labels(volume, mask), read_label_table(table_path))
-        return rois
+        ijk = np.argwhere(mask)
+        if sides["lh"] and sides["rh"]:
+            rois.hemisphere = hemispheres_from_volumes(sides["lh"], sides["rh"], ijk)
+            return rois, "lh./rh. ROI volumes"
+        x_mm = ijk @ affine[0, :3] + affine[0, 3]
+        rois.hemisphere = np.where(x_mm < 0, "lh", "rh").astype("<U2")
+        warnings.warn(f"{subject}: no lh./rh. ROI volumes in {self.layout.roi_dir(subject)}; hemispheres are taken "
+                      f"from the sign of scanner x, which is right only if x = 0 lies on the midline", stacklevel=2)
+        return rois, "scanner x"
 
     def _ncsnr(self, subject: str, mask: np.ndarray) -> np.ndarray | None:
         path = self.layout.ncsnr(subject)

@@ -1,24 +1,52 @@
-"""Single-trial betas -> per-image responses: session z-scoring, repeat averaging, split, noise ceiling."""
+"""Single-trial betas -> per-image responses: session z-scoring, repeat averaging, split, noise ceiling.
+
+Missing data is handled as NSD's own noise-ceiling code does (NaN, then nanmean):
+a voxel is missing in a session where the study's `valid_sessionNN` volume marks
+it invalid (NSD stores those betas as 0), where any of its betas is non-finite,
+or where it is constant over the session's trials (it carries no information
+there). Missing sessions are left out of that voxel's z-scoring, repeat averages
+and ncsnr estimate; a voxel missing in every session is dropped.
+"""
 
 from __future__ import annotations
 
 import logging
-import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from voxelflow.errors import InputError
-from voxelflow.noise_ceiling import (
-    TRIAL_CHUNK,
-    RepeatSums,
-    ncsnr_from_sums,
-    noise_ceiling,
-)
-from voxelflow.nsd_study import Subject
-from voxelflow.responses import ResponseSet
+from voxelflow.noise_ceiling import TRIAL_CHUNK, RepeatSums, ncsnr_from_sums, noise_ceiling
+from voxelflow.nsd_study import NSDStudy, Subject
+from voxelflow.responses import ResponseSet, TrialSet
 
 log = logging.getLogger(__name__)
+
+TEST_SPLITS = ("shared", "shared-common")
+
+
+@dataclass
+class PreprocessOptions:
+    """The `preprocess:` block of config.yaml (defaults as in the schema).
+
+    sessions: "all", N (the first N: 37 is NSD's original release) or a list of 1-based sessions
+    test_split: "shared" (every shared image the subject saw), "shared-common" (the shared images every subject in
+        `common_subjects` saw in its sessions), or the path of a file of 0-based 73k ids (one per line, or .npy)
+    keep_trials: also keep the z-scored single trials of the training images
+    """
+
+    space: str = "func1pt8mm"
+    betas_version: str = "betas_fithrf_GLMdenoise_RR"
+    betas_format: str = "auto"
+    mask_roi: str = "nsdgeneral"
+    zscore_stats: str = "all"
+    ncsnr: str = "auto"
+    sessions: object = "all"
+    test_split: str = "shared"
+    keep_trials: bool = False
+    common_subjects: list[str] = field(default_factory=list)
 
 
 def zscore_session(betas: np.ndarray, stats_rows: np.ndarray | None = None) -> np.ndarray:
@@ -29,6 +57,11 @@ def zscore_session(betas: np.ndarray, stats_rows: np.ndarray | None = None) -> n
     A voxel that is constant over those trials becomes 0 (as scikit-learn's
     StandardScaler does) instead of NaN. Returns `betas`.
     """
+    return _zscore(betas, stats_rows)[0]
+
+
+def _zscore(betas: np.ndarray, stats_rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """zscore_session, and the (n_voxels,) bool mask of voxels constant over the statistics' trials."""
     rows = np.arange(len(betas)) if stats_rows is None else np.flatnonzero(stats_rows)
     if len(rows) < 2:
         raise InputError(f"z-scoring needs at least 2 trials per session, got {len(rows)}")
@@ -40,37 +73,106 @@ def zscore_session(betas: np.ndarray, stats_rows: np.ndarray | None = None) -> n
         total_sq += (block**2).sum(0)
     mean = total / len(rows)
     std = np.sqrt(np.maximum(total_sq / len(rows) - mean**2, 0))
-    std[std <= 1e-6 * np.maximum(np.abs(mean), 1)] = np.inf  # constant voxel -> 0
+    constant = std <= 1e-6 * np.maximum(np.abs(mean), 1)
+    std[constant] = np.inf  # constant voxel -> 0
     betas -= mean.astype(np.float32)
     betas /= std.astype(np.float32)
-    return betas
+    return betas, constant
 
 
-def add_session(subject: Subject, index: int, sums: RepeatSums, zscore_stats: str = "all") -> np.ndarray:
+@dataclass
+class _MissingCounts:
+    """Per-voxel tallies of why sessions were missing, for the log."""
+
+    study: np.ndarray
+    nonfinite: np.ndarray
+    constant: np.ndarray
+
+    @classmethod
+    def zeros(cls, n_voxels: int) -> _MissingCounts:
+        return cls(*(np.zeros(n_voxels, dtype=np.int32) for _ in range(3)))
+
+    @property
+    def any_session(self) -> np.ndarray:
+        return self.study + self.nonfinite + self.constant
+
+
+def add_session(subject: Subject, index: int, sums: RepeatSums, zscore_stats: str = "all",
+                missing: _MissingCounts | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Read, z-score and add 0-based session `index` of `subject` into `sums`.
 
-    Non-finite betas are set to 0 before z-scoring; returns the (n_voxels,) bool
-    mask of voxels that had any, for the caller to drop.
+    Returns the z-scored betas (n_trials, n_voxels), 0 where missing, and the (n_voxels,) bool mask of voxels
+    missing in this session (module docstring), which are left out of the sums' counts.
     """
     betas = subject.read_session(index)
     trial_ids = subject.trial_image_ids[index]
+    valid = subject.session_validity(index)
     nonfinite = ~np.isfinite(betas).all(axis=0)
-    if nonfinite.any():
-        betas[:, nonfinite] = 0.0
+    invalid = nonfinite.copy() if valid is None else nonfinite | ~valid
+    betas[:, invalid] = 0.0
     stats_rows = None if zscore_stats == "all" else ~np.isin(trial_ids, subject.shared_image_ids)
-    zscore_session(betas, stats_rows)
-    sums.add(betas, trial_ids)
-    return nonfinite
+    betas, constant = _zscore(betas, stats_rows)
+    constant &= ~invalid
+    invalid |= constant
+    betas[:, invalid] = 0.0
+    if missing is not None:
+        missing.nonfinite += nonfinite
+        if valid is not None:
+            missing.study += ~valid & ~nonfinite
+        missing.constant += constant
+    sums.add(betas, trial_ids, invalid)
+    return betas, invalid
 
 
-def preprocess_subject(subject: Subject, zscore_stats: str = "all", ncsnr_source: str = "auto") -> ResponseSet:
+def test_image_ids(study: NSDStudy, subject: Subject, options: PreprocessOptions) -> tuple[np.ndarray, np.ndarray]:
+    """The 0-based ids of `subject`'s test images and of the shared images left out of both splits (only
+    "shared-common" leaves any out): ((n_test,), (n_left_out,))."""
+    seen = np.unique(np.concatenate(subject.trial_image_ids))
+    shared = np.intersect1d(seen, subject.shared_image_ids)
+    split = options.test_split
+    if split == "shared":
+        return shared, np.zeros(0, dtype=np.int64)
+    if split == "shared-common":
+        common = shared
+        for other in options.common_subjects:
+            if other != subject.name:
+                ids = study.subject_trial_image_ids(other, options.sessions)
+                common = np.intersect1d(common, np.concatenate(ids))
+        return common, np.setdiff1d(shared, common)
+    return np.intersect1d(seen, read_image_id_file(split)), np.zeros(0, dtype=np.int64)
+
+
+def read_image_id_file(path: str | Path) -> np.ndarray:
+    """0-based 73k image ids from a .npy file or a text file with one id per line ('#' starts a comment)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"preprocess.test_split: {path} is neither 'shared', 'shared-common' nor an existing file "
+                         f"of image ids")
+    try:
+        if path.suffix == ".npy":
+            ids = np.load(path).ravel()
+        else:
+            ids = np.loadtxt(path, dtype=np.int64, comments="#", ndmin=1)
+    except ValueError as err:
+        raise InputError(f"preprocess.test_split: cannot read image ids from {path}: {err}") from None
+    if len(ids) == 0 or (ids < 0).any():
+        raise InputError(f"preprocess.test_split: {path} must list 0-based image ids (none negative), got "
+                         f"{len(ids)} ids")
+    return np.unique(ids.astype(np.int64))
+
+
+def preprocess_subject(subject: Subject, zscore_stats: str = "all", ncsnr_source: str = "auto",
+                       test_ids: np.ndarray | None = None, left_out_ids: np.ndarray | None = None,
+                       keep_trials: bool = False) -> ResponseSet:
     """Turn a subject's single-trial betas into trial-averaged responses and noise ceilings.
 
     zscore_stats: "all" z-scores each session over all its trials (NSD, Algonauts);
         "train" uses only the non-shared trials for the statistics (no test leakage).
     ncsnr_source: "study" uses the study's ncsnr file, "estimated" estimates it from
         the repeats, "auto" uses the study's when it ships one.
-    Voxels with a non-finite beta in any session are dropped, with a warning.
+    test_ids: 0-based ids of the test images (default: the shared images the subject saw);
+    left_out_ids: ids in neither split (dropped); keep_trials: keep the training images' single trials.
+    Missing data is left out as the module docstring says; voxels missing in every session are dropped.
     """
     if zscore_stats not in ("all", "train"):
         raise InputError(f"zscore_stats must be 'all' or 'train', got {zscore_stats!r}")
@@ -80,39 +182,61 @@ def preprocess_subject(subject: Subject, zscore_stats: str = "all", ncsnr_source
         raise InputError(f"ncsnr: 'study' was asked for but {subject.name} ships no ncsnr file")
 
     image_ids = np.unique(np.concatenate(subject.trial_image_ids))
+    test_ids = np.intersect1d(subject.shared_image_ids, image_ids) if test_ids is None else test_ids
     n_voxels = subject.n_voxels
     sums = RepeatSums(image_ids, n_voxels)
-    bad = np.zeros(n_voxels, dtype=bool)
-    first_bad = None
+    missing = _MissingCounts.zeros(n_voxels)
+    kept: list[tuple[np.ndarray, np.ndarray, int]] = []
     for index, path in enumerate(tqdm(subject.session_paths, desc=f"{subject.name} sessions", unit="session")):
-        nonfinite = add_session(subject, index, sums, zscore_stats)
-        if nonfinite.any():
-            bad |= nonfinite
-            first_bad = first_bad or path.name
-        log.info("%s: read %s (%d trials)", subject.name, path.name, len(subject.trial_image_ids[index]))
+        z, _ = add_session(subject, index, sums, zscore_stats, missing)
+        ids = subject.trial_image_ids[index]
+        if keep_trials:
+            train_rows = ~np.isin(ids, test_ids)
+            kept.append((z[train_rows], ids[train_rows], subject.session_numbers[index]))
+        log.info("%s: read %s (%d trials)", subject.name, path.name, len(ids))
+    del z
 
     counts = sums.counts
+    partial, valid_counts = sums.valid_counts()
     ncsnr_estimated = ncsnr_from_sums(sums.sums, sums.sums_sq, counts)
+    if len(partial):
+        ncsnr_estimated[partial] = ncsnr_from_sums(sums.sums[:, partial], sums.sums_sq[:, partial], valid_counts)
     responses = sums.sums
     del sums  # frees the squares before the responses are handed out
+    partial_sums = responses[:, partial]
     responses /= counts[:, None]
-    is_test = np.isin(image_ids, subject.shared_image_ids)
+    responses[:, partial] = np.where(valid_counts > 0, partial_sums / np.maximum(valid_counts, 1), 0)
+
+    is_test = np.isin(image_ids, test_ids)
     if not is_test.any():
-        raise InputError(f"{subject.name} saw none of the {len(subject.shared_image_ids)} shared test images")
+        raise InputError(f"{subject.name} saw none of the {len(test_ids)} test images")
     use_study = subject.ncsnr is not None and ncsnr_source != "estimated"
     ncsnr = subject.ncsnr if use_study else ncsnr_estimated
+    nc = noise_ceiling(ncsnr, counts[is_test])
+    if len(partial):
+        nc[partial] = noise_ceiling(ncsnr[partial], valid_counts[is_test])
 
-    keep = ~bad
-    if bad.any():
-        warnings.warn(f"{subject.name}: dropped {bad.sum()} of {n_voxels} voxels with NaN or infinite betas "
-                      f"(first seen in {first_bad})", stacklevel=2)
-        log.warning("%s: dropped %d voxels with non-finite betas (first seen in %s)", subject.name, bad.sum(), first_bad)
+    n_sessions = len(subject.session_paths)
+    missing_sessions = missing.any_session
+    keep = missing_sessions < n_sessions
+    _log_missing(subject, missing, keep)
+    rows = ~np.isin(image_ids, left_out_ids) if left_out_ids is not None and len(left_out_ids) else slice(None)
+    if not isinstance(rows, slice):
+        log.info("%s: %d shared images are in neither split (test_split leaves them out)", subject.name,
+                 int((~rows).sum()))
+    trials = None
+    if keep_trials:
+        trials = TrialSet(
+            responses=np.concatenate([z for z, _, _ in kept])[:, keep],
+            image_ids=np.concatenate([ids for _, ids, _ in kept]),
+            session=np.concatenate([np.full(len(ids), s, dtype=np.int16) for _, ids, s in kept]),
+        )
     return ResponseSet(
         subject=subject.name,
-        responses=responses[:, keep] if bad.any() else responses,
-        image_ids=image_ids,
-        split=np.where(is_test, "test", "train"),
-        repeats=counts,
+        responses=responses[rows][:, keep],
+        image_ids=image_ids[rows],
+        split=np.where(is_test, "test", "train")[rows],
+        repeats=counts[rows],
         ijk=subject.ijk[keep],
         affine=subject.affine,
         volume_shape=subject.mask.shape,
@@ -120,6 +244,34 @@ def preprocess_subject(subject: Subject, zscore_stats: str = "all", ncsnr_source
         ncsnr=ncsnr[keep],
         ncsnr_source="study" if use_study else "estimated",
         ncsnr_estimated=ncsnr_estimated[keep],
-        noise_ceiling=noise_ceiling(ncsnr[keep], counts[is_test]),
-        attrs={"zscore_stats": zscore_stats},
+        noise_ceiling=nc[keep],
+        valid_sessions=(n_sessions - missing_sessions[keep]).astype(np.int16),
+        trials=trials,
+        attrs={"zscore_stats": zscore_stats, "sessions": np.asarray(subject.session_numbers, dtype=np.int16),
+               "hemisphere_source": subject.hemisphere_source},
     )
+
+
+def _log_missing(subject: Subject, missing: _MissingCounts, keep: np.ndarray) -> None:
+    """One log line per subject: how many voxels missed sessions, why, and how many were dropped."""
+    affected = missing.any_session > 0
+    if not affected.any():
+        log.info("%s: every voxel has valid data in every session", subject.name)
+        return
+    log.warning(
+        "%s: %d of %d voxels miss data in some session (invalid in the study's validity volumes: %d, non-finite "
+        "betas: %d, constant within a session: %d); %d voxels with no valid session dropped",
+        subject.name, int(affected.sum()), len(affected), int((missing.study > 0).sum()),
+        int((missing.nonfinite > 0).sum()), int((missing.constant > 0).sum()), int((~keep).sum()))
+
+
+def preprocess_study_subject(data_root: str | Path, subject: str, options: PreprocessOptions) -> ResponseSet:
+    """Read `subject` of the NSD-layout study at `data_root` and preprocess it as `options` say; the settings used
+    are recorded in the result's attributes."""
+    study = NSDStudy(data_root, options.space, options.betas_version, options.betas_format)
+    data = study.subject(subject, mask_roi=options.mask_roi, sessions=options.sessions)
+    test_ids, left_out = test_image_ids(study, data, options)
+    result = preprocess_subject(data, options.zscore_stats, options.ncsnr, test_ids, left_out, options.keep_trials)
+    result.attrs.update(study_root=str(data_root), test_split=str(options.test_split), mask_roi=options.mask_roi,
+                        space=options.space, betas_version=options.betas_version)
+    return result

@@ -1,17 +1,23 @@
 """The per-subject response store, `results/{subject}/responses.h5`.
 
 Layout (one HDF5 file):
-    responses       (n_images, n_voxels) float32  trial-averaged, session-z-scored
+    responses       (n_images, n_voxels) float32  trial-averaged, session-z-scored (missing trials left out)
     image_ids       (n_images,) int64              0-based NSD 73k index, ascending
-    split           (n_images,) bytes              b"train" / b"test" (test = the shared images)
-    repeats         (n_images,) int16              trials averaged per image
+    split           (n_images,) bytes              b"train" / b"test" (attr: test_split)
+    repeats         (n_images,) int16              trials of each image in the sessions used
+    valid_sessions  (n_voxels,) int16              sessions in which the voxel had valid data
     ijk             (n_voxels, 3) int32            voxel indices in the subject's volume
     affine          (4, 4) float64                 voxel -> scanner mm
+    hemisphere      (n_voxels,) bytes              b"lh" / b"rh" (file attr `hemisphere_source`)
     ncsnr           (n_voxels,) float32            noise-ceiling SNR (attr `source`: study or estimated)
     ncsnr_estimated (n_voxels,) float32            ncsnr estimated from the repeats (always)
     noise_ceiling   (n_voxels,) float32            percent variance, for the test images' repeats
-    roi/<label>     (n_voxels,) bool               one mask per ROI label (attr `family`)
-attributes: subject, volume_shape, zscore_stats, study_root, voxelflow_version.
+    roi/<family>    (n_voxels,) int16              label value per voxel, 0 = none (attrs `values`, `names`: the
+                                                   family's label table); names resolve as `RoiSet.resolve` says
+    trials/         optional (preprocess.keep_trials): `responses` (n_trials, n_voxels) float32 z-scored single
+                    trials of the training images, `image_ids` (n_trials,), `session` (n_trials,) 1-based
+attributes: subject, volume_shape, zscore_stats, sessions (1-based, used), test_split, mask_roi, space,
+betas_version, hemisphere_source (lh./rh. ROI volumes, or scanner x), study_root, voxelflow_version.
 """
 
 from __future__ import annotations
@@ -33,6 +39,16 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
+class TrialSet:
+    """Single trials of the training images: responses (n_trials, n_voxels) float32 z-scored per session,
+    image_ids (n_trials,) 0-based, session (n_trials,) 1-based."""
+
+    responses: np.ndarray
+    image_ids: np.ndarray
+    session: np.ndarray
+
+
+@dataclass
 class ResponseSet:
     """One subject's preprocessed responses; field shapes as in the module docstring."""
 
@@ -49,6 +65,8 @@ class ResponseSet:
     ncsnr_source: str
     ncsnr_estimated: np.ndarray
     noise_ceiling: np.ndarray
+    valid_sessions: np.ndarray | None = None
+    trials: TrialSet | None = None
     attrs: dict = field(default_factory=dict)
 
     @property
@@ -57,9 +75,9 @@ class ResponseSet:
         return self.split == "test"
 
     @property
-    def x_mm(self) -> np.ndarray:
-        """Scanner x coordinate (mm, RAS: negative = left hemisphere) of each voxel: (n_voxels,)."""
-        return (self.ijk @ self.affine[0, :3] + self.affine[0, 3]).astype(np.float32)
+    def hemisphere(self) -> np.ndarray | None:
+        """(n_voxels,) str "lh"/"rh": each voxel's hemisphere."""
+        return self.rois.hemisphere
 
     def volume(self, values: np.ndarray, fill: float = np.nan) -> np.ndarray:
         """Scatter per-voxel `values` (n_voxels,) into the subject's (X, Y, Z) volume."""
@@ -82,16 +100,42 @@ def write_responses(path: str | Path, data: ResponseSet) -> None:
         f.create_dataset("image_ids", data=data.image_ids.astype(np.int64))
         f.create_dataset("split", data=data.split.astype("S5"))
         f.create_dataset("repeats", data=data.repeats.astype(np.int16))
+        valid = data.valid_sessions if data.valid_sessions is not None else np.zeros(len(data.ijk), np.int16)
+        f.create_dataset("valid_sessions", data=valid.astype(np.int16))
         f.create_dataset("ijk", data=data.ijk.astype(np.int32))
         f.create_dataset("affine", data=data.affine)
+        if data.hemisphere is not None:
+            f.create_dataset("hemisphere", data=data.hemisphere.astype("S2"))
         f.create_dataset("ncsnr", data=data.ncsnr.astype(np.float32)).attrs["source"] = data.ncsnr_source
         f.create_dataset("ncsnr_estimated", data=data.ncsnr_estimated.astype(np.float32))
         f.create_dataset("noise_ceiling", data=data.noise_ceiling.astype(np.float32))
         roi = f.create_group("roi", track_order=True)
-        family_of = {label: family for family, labels in data.rois.families.items() for label in labels}
-        for name, mask in data.rois.masks.items():
-            roi.create_dataset(name, data=mask).attrs["family"] = family_of.get(name, "")
+        for family, labels in data.rois.labels.items():
+            dataset = roi.create_dataset(family, data=labels.astype(np.int16))
+            table = data.rois.tables[family]
+            dataset.attrs["values"] = np.array(list(table), dtype=np.int16)
+            dataset.attrs["names"] = list(table.values())
+        if data.trials is not None:
+            group = f.create_group("trials")
+            group.create_dataset("responses", data=data.trials.responses.astype(np.float32), chunks=True)
+            group.create_dataset("image_ids", data=data.trials.image_ids.astype(np.int64))
+            group.create_dataset("session", data=data.trials.session.astype(np.int16))
     log.info("wrote %d images x %d voxels of %s to %s", *data.responses.shape, data.subject, path)
+
+
+def training_pairs(data: ResponseSet, targets: np.ndarray, train_on: str = "averages") -> tuple[np.ndarray, np.ndarray]:
+    """Training samples of a decoder: (responses (n, n_voxels), targets (n, ...)) with `targets` (n_images, ...)
+    aligned with `data.image_ids`; one per training image ("averages") or one per single trial ("trials",
+    MindEye's choice: each repeat a sample; needs the store's trials)."""
+    train = ~data.is_test
+    if train_on == "averages":
+        return data.responses[train], targets[train]
+    if train_on != "trials":
+        raise InputError(f"train_on must be 'averages' or 'trials', got {train_on!r}")
+    if data.trials is None:
+        raise InputError(f"train_on: trials needs {data.subject}'s single trials; set preprocess.keep_trials: true")
+    rows = np.searchsorted(data.image_ids, data.trials.image_ids)
+    return data.trials.responses, targets[rows]
 
 
 def read_image_ids(path: str | Path, split: str | None = None) -> np.ndarray:
@@ -102,18 +146,23 @@ def read_image_ids(path: str | Path, split: str | None = None) -> np.ndarray:
         return ids if split is None else ids[f["split"][()].astype(str) == split]
 
 
-def read_responses(path: str | Path) -> ResponseSet:
-    """Read a response store written by `write_responses`."""
+def read_responses(path: str | Path, trials: bool = False) -> ResponseSet:
+    """Read a response store written by `write_responses`; its single trials too when `trials` (and stored)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"response store {path} does not exist; run the preprocess rule first")
     try:
         with h5py.File(path, "r") as f:
-            rois = RoiSet()
-            for name, dataset in f["roi"].items():
-                rois.masks[name] = dataset[()]
-                rois.families.setdefault(str(dataset.attrs["family"]), []).append(name)
+            hemisphere = f["hemisphere"][()].astype(str) if "hemisphere" in f else None
+            rois = RoiSet(hemisphere=hemisphere)
+            for family, dataset in f["roi"].items():
+                table = dict(zip(dataset.attrs["values"].tolist(), (str(n) for n in dataset.attrs["names"])))
+                rois.add_family(family, dataset[()], table)
             extra = {k: v for k, v in f.attrs.items() if k not in ("subject", "volume_shape")}
+            trial_set = None
+            if trials and "trials" in f:
+                group = f["trials"]
+                trial_set = TrialSet(group["responses"][()], group["image_ids"][()], group["session"][()])
             return ResponseSet(
                 subject=str(f.attrs["subject"]),
                 responses=f["responses"][()],
@@ -128,6 +177,8 @@ def read_responses(path: str | Path) -> ResponseSet:
                 ncsnr_source=str(f["ncsnr"].attrs["source"]),
                 ncsnr_estimated=f["ncsnr_estimated"][()],
                 noise_ceiling=f["noise_ceiling"][()],
+                valid_sessions=f["valid_sessions"][()] if "valid_sessions" in f else None,
+                trials=trial_set,
                 attrs=extra,
             )
     except (OSError, KeyError) as err:

@@ -19,7 +19,7 @@ CATEGORY_ROIS = ("floc-faces", "floc-bodies", "floc-places", "floc-words")
 def trained(encoding_data):
     data = encoding_data
     config = TransformerConfig(d_model=64, epochs=30, patience=6)
-    encoder = TransformerEncoder(data.responses.rois, data.responses.x_mm, config, device="cpu")
+    encoder = TransformerEncoder(data.responses.rois, config, device="cpu")
     encoder.fit(data.tokens[data.train], data.responses.responses[data.train])
     return encoder
 
@@ -49,12 +49,12 @@ def test_matches_or_beats_ridge_in_category_rois(trained, encoding_data):
 
 def test_retinotopic_queries_attend_where_their_planted_receptive_fields_are(encoding_data):
     data = encoding_data
-    rois, left = data.responses.rois, data.responses.x_mm < 0
+    rois, left = data.responses.rois, data.responses.hemisphere == "lh"
     config = TransformerConfig(d_model=64, epochs=30, patience=6, partition="prf-visualrois")
-    encoder = TransformerEncoder(rois, data.responses.x_mm, config, device="cpu")
+    encoder = TransformerEncoder(rois, config, device="cpu")
     encoder.fit(data.tokens[data.train], data.responses.responses[data.train])
     grids = token_grid(encoder.attention(data.tokens[data.test]).mean(0))  # (groups, 8, 8) over the Gabor grid
-    brain = TrueBrain.from_truth(str(data.root / "truth/planted.h5"), "subj01")
+    brain = TrueBrain.from_truth(str(data.root / "truth/planted.h5"), "subj01", data.responses.ijk)
 
     def coverage(voxels):  # summed planted pRFs of the voxels, on the 8 x 8 token grid
         prfs = gaussian_prfs(brain.prf_x[voxels], brain.prf_y[voxels], brain.prf_sigma[voxels], 64)
@@ -82,7 +82,7 @@ def test_shapes_round_trip_and_seed(trained, encoding_data, tmp_path):
     np.testing.assert_allclose(TransformerEncoder.load(tmp_path / "model.pt", device="cpu").predict(tokens),
                                predicted, atol=1e-6)
     quick = TransformerConfig(d_model=16, n_heads=2, epochs=2, seed=3)
-    fits = [TransformerEncoder(data.responses.rois, data.responses.x_mm, quick, device="cpu")
+    fits = [TransformerEncoder(data.responses.rois, quick, device="cpu")
             .fit(data.tokens[:100], data.responses.responses[:100]).predict(tokens) for _ in range(2)]
     np.testing.assert_array_equal(fits[0], fits[1])
     with pytest.raises(InputError, match=r"tokens are \(64, 5\) per image but the encoder was trained on \(64, 12\)"):
@@ -100,7 +100,7 @@ def test_interrupted_training_resumes_from_its_checkpoint(encoding_data, tmp_pat
             if epoch == 2:
                 raise KeyboardInterrupt
 
-    args = (data.responses.rois, data.responses.x_mm, config)
+    args = (data.responses.rois, config)
     with pytest.raises(KeyboardInterrupt):
         Interrupted(*args, device="cpu", checkpoint=checkpoint).fit(data.tokens[:80], data.responses.responses[:80])
     resumed = TransformerEncoder(*args, device="cpu", checkpoint=checkpoint)
@@ -119,7 +119,7 @@ def test_interrupted_training_resumes_from_its_checkpoint(encoding_data, tmp_pat
 ])
 def test_bad_config_values_are_named(encoding_data, change, message):
     data = encoding_data
-    encoder = TransformerEncoder(data.responses.rois, data.responses.x_mm, TransformerConfig(**change), device="cpu")
+    encoder = TransformerEncoder(data.responses.rois, TransformerConfig(**change), device="cpu")
     with pytest.raises(InputError, match=message):
         encoder.fit(data.tokens[:20], data.responses.responses[:20])
 

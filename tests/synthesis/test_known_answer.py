@@ -35,7 +35,7 @@ def test_place_images_drive_the_true_place_voxels(encoding_data):
     synthesized = {t: synthesize(generator, BrainGuidance(encoder_objective(GaborBackbone(), guide, w), 100.0),
                                  N_IMAGES, 25, seed=0) for t, w in weights.items()}
     natural = read_stimuli(stimuli, d.responses.image_ids[d.test])
-    true_brain = true_brain_scorer(str(d.root / "truth/planted.h5"), "subj01")
+    true_brain = true_brain_scorer(str(d.root / "truth/planted.h5"), "subj01", d.responses.ijk)
     table = synthesis_table(weights, synthesized, synthesize(generator, None, N_IMAGES, 25, seed=0), natural,
                             d.responses.responses[d.test], {"true brain": true_brain}, n_natural=8)
     table = table[table["scorer"] == "true brain"]

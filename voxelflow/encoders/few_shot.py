@@ -46,7 +46,8 @@ def few_shot_table(in_context: InContextEncoder, ridge: dict, responses: Respons
                       "ridge": ridge_k.fit(X[context], Y[context])}
             for method, model in models.items():
                 summary = summarize(score_predictions(model.predict(X_test), responses), responses, rois)
-                rows += [{"method": method, "k": k, "repeat": repeat, "roi": roi, **values}
+                rows += [{"method": method, "k": k, "repeat": repeat, "roi": roi,
+                          **{key: value for key, value in values.items() if key != "definition"}}
                          for roi, values in summary.items()]
             log.info("k = %d, repeat %d scored", k, repeat)
     table = pd.DataFrame(rows)

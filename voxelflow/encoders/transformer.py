@@ -135,19 +135,19 @@ class TransformerConfig:
             raise InputError(f"encoders.transformer.val_fraction must be in (0, 0.5), got {self.val_fraction}")
 
 
-def voxel_groups(rois: RoiSet, partition: str, x_mm: np.ndarray | None) -> tuple[np.ndarray, list[str]]:
-    """Group index per voxel (n_voxels,) and group names: one per label of `partition` (x hemisphere),
-    plus "rest" for voxels in none of its labels. Empty groups are dropped."""
+def voxel_groups(rois: RoiSet, partition: str, hemisphere: np.ndarray | None) -> tuple[np.ndarray, list[str]]:
+    """Group index per voxel (n_voxels,) and group names: one per label of `partition` (x hemisphere, from the
+    per-voxel "lh"/"rh" `hemisphere` when given), plus "rest" for voxels in none of its labels. Empty groups are
+    dropped."""
     if partition not in rois.families:
         raise InputError(f"encoders.transformer.partition {partition!r} is not an ROI family of this subject; "
                          f"families: {', '.join(rois.families)}")
-    n = len(next(iter(rois.masks.values())))
     names = [*rois.families[partition], "rest"]
-    label = np.full(n, len(names) - 1)
+    label = np.full(rois.n_voxels, len(names) - 1)
     for k, name in enumerate(names[:-1]):
-        label[rois.masks[name]] = k
-    if x_mm is not None:
-        label = 2 * label + (x_mm >= 0)
+        label[rois.mask(f"{partition}.{name}")] = k
+    if hemisphere is not None:
+        label = 2 * label + (np.asarray(hemisphere) == "rh")
         names = [f"{name}-{hemi}" for name in names for hemi in ("lh", "rh")]
     used, group = np.unique(label, return_inverse=True)
     return group, [names[u] for u in used]
@@ -157,14 +157,13 @@ class TransformerEncoder:
     """Estimator around `BrainTransformer`: fit(tokens, responses), predict, score, save, load.
 
     Tokens are (n_images, n_tokens, d_tokens) features from `load_features(..., tokens=True)`.
-    `rois` and `voxel_x_mm` ((n_voxels,) scanner x, for the hemisphere split) define the query groups.
+    `rois` (with each voxel's hemisphere, for the hemisphere split) define the query groups.
     Learned: model_ (the torch module), token_mean_, token_std_ (d_tokens,), group_names_, history_.
     """
 
-    def __init__(self, rois: RoiSet, voxel_x_mm: np.ndarray | None = None, config: TransformerConfig | None = None,
+    def __init__(self, rois: RoiSet, config: TransformerConfig | None = None,
                  device: str = "auto", checkpoint: str | Path | None = None):
         self.rois = rois
-        self.voxel_x_mm = voxel_x_mm
         self.config = config or TransformerConfig()
         self.device = device
         self.checkpoint = checkpoint
@@ -182,7 +181,7 @@ class TransformerEncoder:
         torch.manual_seed(cfg.seed)
         device = resolve_device(self.device)
         groups, self.group_names_ = voxel_groups(self.rois, cfg.partition,
-                                                 self.voxel_x_mm if cfg.split_hemispheres else None)
+                                                 self.rois.hemisphere if cfg.split_hemispheres else None)
         self.token_mean_ = tokens.mean((0, 1)).astype(np.float32)
         self.token_std_ = (tokens.std((0, 1)) + 1e-6).astype(np.float32)
         self.model_ = BrainTransformer(tokens.shape[1], tokens.shape[2], groups, len(self.group_names_), cfg.d_model,

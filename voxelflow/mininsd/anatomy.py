@@ -28,7 +28,13 @@ ROI_LABELS: dict[str, list[str]] = {
     "floc-places": ["OPA", "PPA", "RSC"],
     "floc-words": ["OWFA", "VWFA-1", "VWFA-2", "mfs-words", "mTL-words"],
     "streams": ["early", "midventral", "midlateral", "midparietal", "ventral", "lateral", "parietal"],
+    # Real NSD's traps: Glasser's parcellation names labels V1-V4 and RSC (other voxels than the pRF maps and
+    # floc-places), and Kastner2015 repeats prf-visualrois' names; both have V3A.
+    "HCP_MMP1": ["V1", "MST", "V6", "V2", "V3", "V4", "V8", "RSC", "V3A", "FFC"],
+    "Kastner2015": ["V1v", "V1d", "V2v", "V2d", "V3v", "V3d", "hV4", "VO1", "VO2", "PHC1", "PHC2", "TO2", "TO1",
+                    "LO2", "LO1", "V3B", "V3A"],
 }
+MIDLINE_X_MM = 9.0  # scanner x of the midline: x = 0 lies 5 voxels into the left hemisphere
 FLOC_CATEGORY = {"floc-faces": "face", "floc-bodies": "body", "floc-places": "place", "floc-words": "word"}
 
 # Early visual areas: (first label, posterior depth range within nsdgeneral, pRF size factor, CSS exponent)
@@ -64,7 +70,8 @@ class Anatomy:
     C order of (i, j, k), the order the reader uses: `ijk` (n_voxels, 3),
     `kind` (n_voxels,) str ("V1".."hV4", "face", "body", "place", "word",
     "food", "other"), `ncsnr` (n_voxels,) the planted noise-ceiling SNR, and
-    `true_brain` the planted tuning without standardisation constants.
+    `true_brain` the planted tuning without standardisation constants; `left` (X, Y, Z) bool the left
+    hemisphere (for the lh./rh. ROI volumes).
     """
 
     affine: np.ndarray
@@ -74,6 +81,7 @@ class Anatomy:
     kind: np.ndarray
     ncsnr: np.ndarray
     true_brain: TrueBrain
+    left: np.ndarray
 
 
 def _coordinates(shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -136,12 +144,31 @@ def build_anatomy(shape: tuple[int, int, int], image_size: int, rng: np.random.G
         streams[band & (w >= -0.25) & (w < 0.35)] = 3 + 3 * stage  # midlateral / lateral
         streams[band & (w >= 0.35)] = 4 + 3 * stage  # midparietal / parietal
 
+    _atlas_traps(volumes, general, depth, w)
     ijk = np.argwhere(general)
     voxel_kind = kind[general].astype(str)
     tuning = _plant_tuning(ijk, voxel_kind, u, w, depth, image_size, rng)
     affine = np.diag([1.8, 1.8, 1.8, 1.0])
     affine[:3, 3] = -0.9 * np.array(shape)
-    return Anatomy(affine, brain, volumes, ijk, voxel_kind, *tuning)
+    affine[0, 3] += MIDLINE_X_MM  # as in NSD, scanner x = 0 need not lie on the midline
+    return Anatomy(affine, brain, volumes, ijk, voxel_kind, *tuning, left=u < 0)
+
+
+def _atlas_traps(volumes: dict[str, np.ndarray], general: np.ndarray, depth: np.ndarray, w: np.ndarray) -> None:
+    """Label HCP_MMP1 and Kastner2015 in other voxels than the same names in prf-visualrois (in place)."""
+    hcp, kastner = volumes["HCP_MMP1"], volumes["Kastner2015"]
+    hcp_labels, kastner_labels = ROI_LABELS["HCP_MMP1"], ROI_LABELS["Kastner2015"]
+    # Glasser's V1-V4: bands shifted anteriorly by half a pRF band
+    for name, (lo, hi) in zip(("V1", "V2", "V3", "V4"), [(0.13, 0.32), (0.32, 0.42), (0.42, 0.5), (0.5, 0.62)]):
+        hcp[general & (depth >= lo) & (depth < hi)] = hcp_labels.index(name) + 1
+    hcp[general & (depth >= 0.62) & (depth < 0.75) & (w > 0.3)] = hcp_labels.index("V3A") + 1
+    hcp[general & (depth >= 0.8) & (w > 0.2)] = hcp_labels.index("RSC") + 1
+    # Kastner's V1-hV4: ventral and dorsal swapped, bands shifted by a tenth of nsdgeneral
+    for a, (lo, hi) in enumerate([(0.1, 0.36), (0.36, 0.47), (0.47, 0.56)]):
+        band = general & (depth >= lo) & (depth < hi)
+        kastner[band] = np.where(w[band] >= 0, 2 * a + 1, 2 * a + 2)
+    kastner[general & (depth >= 0.56) & (depth < 0.65) & (w < 0)] = kastner_labels.index("hV4") + 1
+    kastner[general & (depth >= 0.56) & (depth < 0.7) & (w > 0.3)] = kastner_labels.index("V3A") + 1
 
 
 def _plant_tuning(ijk, kind, u, w, depth, image_size, rng) -> tuple[np.ndarray, TrueBrain]:

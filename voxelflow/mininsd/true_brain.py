@@ -174,9 +174,24 @@ class TrueBrain:
         return cls(int(group.attrs["image_size"]), *(group[name][()] for name in cls._FIELDS))
 
     @classmethod
-    def from_truth(cls, truth_path: str, subject: str) -> TrueBrain:
-        """The true brain of `subject` (e.g. "subj01") from a mini-NSD truth file."""
+    def from_truth(cls, truth_path: str, subject: str, ijk: np.ndarray | None = None) -> TrueBrain:
+        """The true brain of `subject` (e.g. "subj01") from a mini-NSD truth file; with `ijk` ((n, 3) voxel
+        indices, e.g. a response store's, which drops voxels without valid data), of those voxels only, in
+        that order."""
         with h5py.File(truth_path, "r") as f:
             if subject not in f:
                 raise KeyError(f"{truth_path} has no subject {subject!r}; it has {sorted(f)}")
-            return cls.load(f[subject]["true_brain"])
+            brain = cls.load(f[subject]["true_brain"])
+            if ijk is None:
+                return brain
+            rows = voxel_rows(f[subject]["ijk"][()], ijk)
+        return cls(brain.image_size, *(getattr(brain, name)[rows] for name in cls._FIELDS))
+
+
+def voxel_rows(all_ijk: np.ndarray, ijk: np.ndarray) -> np.ndarray:
+    """Rows of `all_ijk` (n_all, 3) holding each voxel of `ijk` (n, 3); KeyError if one is missing."""
+    index = {tuple(v): row for row, v in enumerate(np.asarray(all_ijk).tolist())}
+    try:
+        return np.array([index[tuple(v)] for v in np.asarray(ijk).tolist()], dtype=np.int64)
+    except KeyError as err:
+        raise KeyError(f"voxel {err.args[0]} is not among the planted voxels") from None

@@ -37,7 +37,19 @@ from voxelflow.nsd_layout import NSDLayout, subject_number
 log = logging.getLogger(__name__)
 TRUTH_NAME = "truth/planted.h5"
 NSD_TREES = ("nsddata", "nsddata_betas", "nsddata_stimuli")
-_BLANK_SLOTS = 4  # blank trial slots per session in stimpattern, as NSD's runs have
+_RUNS = 12  # runs per session, as in NSD (odd runs 63 stimulus trials, even runs 62)
+_BLANK_SLOTS = 3  # blank trial slots per run in stimpattern, as NSD's runs have
+_INVALID_ONE_SESSION = 6  # nsdgeneral voxels of each subject invalid in one session (valid_sessionNN = 0)
+_INVALID_EVERY_SESSION = 3  # ... and in every session
+
+
+def run_sizes(trials_per_session: int) -> np.ndarray:
+    """Stimulus trials in each of the 12 runs of a session, odd runs first to get the extra trial (NSD: 750 =
+    6 x 63 + 6 x 62): (12,) int."""
+    sizes = np.full(_RUNS, trials_per_session // _RUNS)
+    order = np.r_[0:_RUNS:2, 1:_RUNS:2]
+    sizes[order[: trials_per_session % _RUNS]] += 1
+    return sizes
 
 
 @dataclass
@@ -116,6 +128,12 @@ def _write_study(root: Path, config: MiniNSDConfig) -> None:
     sessions = {s: config.fewer_sessions.get(s, config.n_sessions) for s in subjects}
 
     _write_design(layout, config, subjectim, shared, masterordering)
+    # The release's traps (behaviour answers, invalid voxels) draw from their own stream, so the planted
+    # responses are the same draws as before the traps existed.
+    trap_rng = np.random.default_rng([config.seed, 1])
+    for index, subject in enumerate(subjects):
+        _write_behavior(layout, subject, subjectim[index], masterordering, sessions[subject],
+                        config.trials_per_session, trap_rng)
     _write_stim_info(layout, n_total, shared, subjectim, masterordering, sessions, config.trials_per_session)
     layout.stimuli.parent.mkdir(parents=True, exist_ok=True)
     with h5py.File(layout.stimuli, "w") as f:
@@ -129,13 +147,15 @@ def _write_study(root: Path, config: MiniNSDConfig) -> None:
         _write_contents(truth.create_group("images"), contents)
         for index, subject in enumerate(tqdm(subjects, desc="mini-NSD subjects")):
             _write_subject(layout, config, subject, images[subjectim[index]], masterordering,
-                           sessions[subject], truth.create_group(subject), rng)
+                           sessions[subject], truth.create_group(subject), rng, trap_rng)
 
 
 def _write_design(layout: NSDLayout, config: MiniNSDConfig, subjectim, shared, masterordering) -> None:
-    """nsd_expdesign.mat with NSD's 1-based fields and stimpattern (sessions x runs x slots)."""
-    stimpattern = np.zeros((config.n_sessions, 1, config.trials_per_session + _BLANK_SLOTS), dtype=np.uint8)
-    stimpattern[:, :, : config.trials_per_session] = 1
+    """nsd_expdesign.mat with NSD's 1-based fields and stimpattern (sessions x 12 runs x slots)."""
+    sizes = run_sizes(config.trials_per_session)
+    stimpattern = np.zeros((config.n_sessions, _RUNS, sizes.max() + _BLANK_SLOTS), dtype=np.uint8)
+    for run, size in enumerate(sizes):  # blank slots at the start and end of each run, as NSD's are
+        stimpattern[:, run, 1:1 + size] = 1
     layout.expdesign.parent.mkdir(parents=True, exist_ok=True)
     savemat(layout.expdesign, {
         "masterordering": (masterordering + 1)[None].astype(np.float64),
@@ -143,6 +163,32 @@ def _write_design(layout: NSDLayout, config: MiniNSDConfig, subjectim, shared, m
         "sharedix": (shared + 1)[None].astype(np.float64),
         "stimpattern": stimpattern,
     })
+
+
+def _write_behavior(layout, subject, subject_images, masterordering, n_sessions, trials_per_session, rng) -> None:
+    """nsddata/ppdata/subjXX/behav/responses.tsv: one row per acquired trial, NSD's columns (73KID and 10KID
+    1-based; the behavioural answers are random)."""
+    sizes = run_sizes(trials_per_session)
+    n = n_sessions * trials_per_session
+    order = masterordering[:n]
+    session = np.repeat(np.arange(1, n_sessions + 1), trials_per_session)
+    run = np.tile(np.repeat(np.arange(1, _RUNS + 1), sizes), n_sessions)
+    trial = np.tile(np.concatenate([np.arange(1, k + 1) for k in sizes]), n_sessions)
+    seen_before = np.ones(n, dtype=bool)
+    seen_before[np.unique(order, return_index=True)[1]] = False
+    answered_old = np.where(rng.random(n) < 0.8, seen_before, ~seen_before)
+    table = pd.DataFrame({
+        "SUBJECT": subject_number(subject), "SESSION": session, "RUN": run, "TRIAL": trial,
+        "73KID": subject_images[order] + 1, "10KID": order + 1, "TIME": 737000 + np.arange(n) / 1e4,
+        "ISOLD": seen_before.astype(int), "ISCORRECT": (answered_old == seen_before).astype(int),
+        "RT": np.round(rng.uniform(400, 1500, n), 1), "CHANGEMIND": 0, "MEMORYRECENT": np.nan,
+        "MEMORYFIRST": np.nan, "ISOLDCURRENT": seen_before.astype(int),
+        "ISCORRECTCURRENT": (answered_old == seen_before).astype(int), "TOTAL1": 1, "TOTAL2": 0,
+        "BUTTON": np.where(answered_old, 1, 2), "MISSINGDATA": 0,
+    })
+    path = layout.behavior(subject)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(path, sep="\t", index=False)
 
 
 def _write_stim_info(layout, n_total, shared, subjectim, masterordering, sessions, trials_per_session) -> None:
@@ -198,7 +244,8 @@ def _save_nifti(data: np.ndarray, affine: np.ndarray, path: Path) -> None:
     nib.save(image, path)
 
 
-def _write_subject(layout, config, subject, subject_images, masterordering, n_sessions, truth, rng) -> None:
+def _write_subject(layout, config, subject, subject_images, masterordering, n_sessions, truth, rng,
+                   trap_rng) -> None:
     number = subject_number(subject)
     shape = tuple(int(n) + d for n, d in zip(config.grid, (number % 2, number % 3 - 1, (number + 1) % 2)))
     anatomy = build_anatomy(shape, config.image_size, rng)
@@ -223,6 +270,14 @@ def _write_subject(layout, config, subject, subject_images, masterordering, n_se
         dead[rng.integers(n_general)] = True
         ncsnr[general_cols[dead]] = 0.0
 
+    # Voxels without valid data in a session, marked 0 in valid_sessionNN.nii.gz with betas stored as 0 (NSD's
+    # export zeroes them): a few in one session, a few in every session.
+    valid = np.ones((n_sessions, n_general), dtype=bool)
+    candidates = trap_rng.permutation(np.flatnonzero(~dead))
+    one, every = candidates[:_INVALID_ONE_SESSION], candidates[_INVALID_ONE_SESSION:][:_INVALID_EVERY_SESSION]
+    valid[trap_rng.integers(n_sessions, size=len(one)), one] = False
+    valid[:, every] = False
+
     T = config.trials_per_session
     gains = np.empty((n_sessions, n_general))
     offsets = np.empty((n_sessions, n_general))
@@ -234,8 +289,11 @@ def _write_subject(layout, config, subject, subject_images, masterordering, n_se
         clean = np.zeros((T, n_brain))
         clean[:, general_cols] = signal[rows] * ncsnr[general_cols]
         betas = offset + gain * amp * (clean + rng.standard_normal((T, n_brain)))
-        betas[:, general_cols[dead]] = 0.0
+        betas[:, general_cols[dead | ~valid[s]]] = 0.0
         gains[s], offsets[s] = gain[general_cols], offset[general_cols]
+        valid_volume = anatomy.brainmask.astype(np.int16)
+        valid_volume[tuple(general_ijk[~valid[s]].T)] = 0
+        _save_nifti(valid_volume, anatomy.affine, layout.valid_session(subject, s + 1))
         volume = np.zeros((*shape, T), dtype=np.int16)
         volume[anatomy.brainmask] = np.clip(np.round(betas.T * 300), -32768, 32767).astype(np.int16)
         for fmt in formats:
@@ -253,14 +311,22 @@ def _write_subject(layout, config, subject, subject_images, masterordering, n_se
         _save_nifti(ncsnr_volume, anatomy.affine, layout.ncsnr(subject))
     _save_nifti(anatomy.brainmask.astype(np.int16), anatomy.affine, layout.brainmask(subject))
     _save_nifti(_mean_epi(anatomy.brainmask), anatomy.affine, layout.mean_epi(subject))
+    valid_any = anatomy.brainmask.astype(np.int16)  # valid.nii.gz: valid in at least one session
+    valid_any[tuple(general_ijk[~valid.any(0)].T)] = 0
+    _save_nifti(valid_any, anatomy.affine, layout.valid(subject))
     for family, volume in anatomy.roi_volumes.items():
         _save_nifti(volume, anatomy.affine, layout.roi(subject, family))
+        for hemi, side in (("lh", anatomy.left), ("rh", ~anatomy.left)):  # -1 also marks the other hemisphere
+            _save_nifti(np.where(side, volume, -1).astype(np.int16), anatomy.affine,
+                        layout.roi(subject, f"{hemi}.{family}"))
         write_label_table(layout.label_table(subject, family), ROI_LABELS[family])
 
     truth.attrs["n_sessions"] = n_sessions
     truth.attrs["volume_shape"] = shape
+    hemisphere = np.where(anatomy.left[tuple(general_ijk.T)], "lh", "rh").astype("S2")
     for name, data in [("ijk", general_ijk), ("kind", anatomy.kind.astype("S")), ("ncsnr", ncsnr[general_cols]),
-                       ("dead", dead), ("session_gain", gains), ("session_offset", offsets)]:
+                       ("dead", dead), ("valid", valid), ("hemisphere", hemisphere), ("session_gain", gains),
+                       ("session_offset", offsets)]:
         truth.create_dataset(name, data=data)
     brain.save(truth.create_group("true_brain"))
 

@@ -37,10 +37,11 @@ def encoder_scorer(backbone: torch.nn.Module, encoder, tokens: bool, device: tor
     return score
 
 
-def true_brain_scorer(truth: str, subject: str) -> Scorer:
+def true_brain_scorer(truth: str, subject: str, ijk: np.ndarray | None = None) -> Scorer:
     """uint8 images (n, H, W, 3) at any size -> the mini-NSD's planted responses (n, n_voxels), the images
-    resized to the size the true brain was built for. truth: the mini-NSD's truth/planted.h5."""
-    brain = TrueBrain.from_truth(truth, subject)
+    resized to the size the true brain was built for. truth: the mini-NSD's truth/planted.h5; ijk: (n_voxels, 3)
+    the voxels to score, e.g. a response store's (default: every planted voxel)."""
+    brain = TrueBrain.from_truth(truth, subject, ijk)
     return lambda images: brain(to_uint8(resize_images(images.astype(np.float32) / 255, brain.image_size)))
 
 

@@ -167,6 +167,10 @@ def reconstruction_inputs(wildcards):
 
 SYNTHESIS = config.get("synthesis")
 
+if config["decoders"].get("contrastive", {}).get("train_on") == "trials" and not config["preprocess"]["keep_trials"]:
+    raise WorkflowError("config.yaml: decoders.contrastive.train_on: trials needs preprocess.keep_trials: true (the "
+                        "single trials are kept in responses.h5 only then)")
+
 
 def synthesis_targets():
     """The configured target names, plus "unguided" (the same seeds without guidance)."""

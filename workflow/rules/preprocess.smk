@@ -29,6 +29,7 @@ rule preprocess_subject:
     params:
         data_root=DATA_ROOT,
         preprocess=config["preprocess"],
+        common_subjects=SUBJECTS if config["preprocess"]["test_split"] == "shared-common" else [],
     log:
         "logs/{subject}/preprocess.log",
     threads: 1

@@ -6,18 +6,18 @@ from voxelflow.atomic_output import atomic_output
 from voxelflow.config_check import dataclass_settings
 from voxelflow.decoders.contrastive import ContrastiveConfig, ContrastiveDecoder
 from voxelflow.encoders.features import load_features
-from voxelflow.responses import read_responses
+from voxelflow.responses import read_responses, training_pairs
 from voxelflow.script_runner import run_reporting_errors
 
 
 def main(smk) -> None:
     settings = smk.params.contrastive
-    responses = read_responses(smk.input.responses)
+    responses = read_responses(smk.input.responses, trials=settings["train_on"] == "trials")
     targets = load_features(smk.input.features, responses.image_ids, tokens=settings["tokens"])
     targets = targets.embeddings(settings["tokens"])
-    train, test = ~responses.is_test, responses.is_test
+    test = responses.is_test
     decoder = ContrastiveDecoder(dataclass_settings(ContrastiveConfig, settings), device=smk.params.device)
-    decoder.fit(responses.responses[train], targets[train])
+    decoder.fit(*training_pairs(responses, targets, settings["train_on"]))
     retrieval = decoder.retrieve(responses.responses[test], targets[test], settings["n_candidates"],
                                  settings["n_draws"])
     decoder.save(smk.output.model)

@@ -14,7 +14,7 @@ def main(smk) -> None:
     tokens = load_features(smk.input.features, responses.image_ids, tokens=True).tokens
     train, test = ~responses.is_test, responses.is_test
     checkpoint = Path(smk.output.model).with_name("checkpoint.pt")  # kept across failed runs, so a rerun resumes
-    encoder = TransformerEncoder(responses.rois, responses.x_mm, TransformerConfig(**smk.params.transformer),
+    encoder = TransformerEncoder(responses.rois, TransformerConfig(**smk.params.transformer),
                                  device=smk.params.device, checkpoint=checkpoint)
     encoder.fit(tokens[train], responses.responses[train])
     encoder.save(smk.output.model)

@@ -30,7 +30,7 @@ def main(smk) -> None:
         scorers[f"{choice['encoder']}-{choice['backbone']} ({role})"] = encoder_scorer(backbone, encoder, tokens,
                                                                                          device)
     if "truth" in smk.input.keys():
-        scorers["true brain"] = true_brain_scorer(smk.input.truth, subject)
+        scorers["true brain"] = true_brain_scorer(smk.input.truth, subject, responses.ijk)
     table = synthesis_table(weights, synthesized, read_images(smk.input.unguided)[0], natural,
                             responses.responses[test], scorers, settings["n_natural"], settings["seed"])
     table.to_csv(smk.output.scores, sep="\t", index=False, float_format="%.4f")
