@@ -81,6 +81,22 @@ def test_bad_synthesis_config_is_a_clear_error(tmp_path, change, message):
     assert message in proc.stdout + proc.stderr, proc.stdout + proc.stderr
 
 
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda c: c.update(rois=["V1", "FFA-9", "hv4"]), "config.yaml: rois: unknown ROI 'FFA-9'; did you mean 'FFA-2'"),
+    (lambda c: c.update(rois=["V1", "V3A"]), "rois: ROI 'V3A' is a label of several families (HCP_MMP1, Kastner2015); "
+                                             "name one: HCP_MMP1.V3A, Kastner2015.V3A"),
+    (lambda c: c["synthesis"]["targets"].update(faces="floc-face"), "synthesis.targets.faces: unknown ROI 'floc-face'"),
+    (lambda c: c["encoders"]["transformer"].update(partition="stream"), "partition: 'stream' is not an ROI family"),
+    (lambda c: c["decoders"]["contrastive"].update(train_on="trials"), "train_on: trials needs preprocess.keep_trials"),
+])
+def test_bad_names_stop_the_plan_before_any_job(tmp_path, change, message):
+    config = _shipped_config()
+    change(config)
+    proc = _run(tmp_path, config, "-n")
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
 def test_in_context_with_one_subject_is_a_clear_error(tmp_path):
     proc = _run(tmp_path, {**_shipped_config(), "subjects": ["subj01"]}, "-n")
     assert proc.returncode != 0
@@ -181,12 +197,17 @@ def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
 @pytest.mark.slow
 def test_nsd_mode_reads_an_nsd_copy_and_reports_bad_subjects(tmp_path, mini_root):
     config = {**_shipped_config(), "dataset": "nsd", "data_root": str(mini_root), "subjects": ["subj03"]}
+    config["preprocess"].update(sessions=5, keep_trials=True)
     del config["encoders"]["in_context"]  # one subject: nothing to meta-train on (tested above)
     config["decoders"] = {}  # decoders and synthesis are exercised by the demo run above
     del config["synthesis"]
     proc = _run(tmp_path / "ok", config)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert (tmp_path / "ok/results/subj03/responses.h5").is_file()
+    with h5py.File(tmp_path / "ok/results/subj03/responses.h5") as f:
+        assert f.attrs["sessions"].tolist() == [1, 2, 3, 4, 5] and f.attrs["test_split"] == "shared"
+        train = f["split"][()] == b"train"
+        assert f["trials/responses"].shape[0] == len(f["trials/image_ids"]) == f["repeats"][()][train].sum()
+        assert set(f["hemisphere"][()].astype(str)) == {"lh", "rh"}
 
     proc = _run(tmp_path / "bad", {**config, "subjects": ["subj07"]})
     assert proc.returncode != 0

@@ -83,7 +83,7 @@ def check_against_stim_info(path: str | Path, subject_number: int, trial_image_i
         header = pd.read_csv(path, nrows=0).columns
         present = [c for c in columns if c in header]
         if not present:
-            log.info("%s has no %s columns: trial cross-check skipped", path.name, columns[0].rsplit("_", 1)[0])
+            log.info("%s has no subject%d_rep0..2 columns: trial cross-check skipped", path.name, subject_number)
             return
         if len(present) < len(columns):
             raise InputError(f"{path} has {', '.join(present)} but no "

@@ -187,6 +187,16 @@ class NSDStudy:
             check_against_behavior(self.layout.behavior(name), number, ids)
         return np.split(ids, np.cumsum(trials)[:-1])
 
+    def roi_tables(self, subject: str) -> dict[str, dict[int, str]]:
+        """Label tables of every ROI family `subject` has a volume and a table of ({family: {value: name}}): what
+        ROI names can mean, read without any voxel data (the workflow checks the config's names with it)."""
+        tables = {}
+        for path in sorted(self.layout.roi_dir(subject).glob("*.nii.gz")):
+            family = path.name.removesuffix(".nii.gz")
+            if family[:3] not in ("lh.", "rh.") and self.layout.label_table(subject, family).is_file():
+                tables[family] = read_label_table(self.layout.label_table(subject, family))
+        return tables
+
     def _session_paths(self, subject: str) -> list[Path]:
         folder = self.layout.betas_dir(subject)
         found: dict[str, dict[int, Path]] = {"nifti": {}, "hdf5": {}}
@@ -243,20 +253,13 @@ class NSDStudy:
         """Every ROI family with a label table, and each voxel's hemisphere (from the lh./rh. volumes, else the
         sign of scanner x, with a warning). Returns the set and where the hemispheres came from."""
         rois = RoiSet()
+        for family, table in self.roi_tables(subject).items():
+            volume = np.asarray(_load_volume(self.layout.roi(subject, family), mask.shape).dataobj)
+            rois.add_family(family, voxel_labels(volume, mask), table)
         sides: dict[str, list[np.ndarray]] = {"lh": [], "rh": []}
-        for path in sorted(self.layout.roi_dir(subject).glob("*.nii.gz")):
-            family = path.name.removesuffix(".nii.gz")
-            volume = None
-            if family[:3] in ("lh.", "rh."):
-                volume = np.asarray(_load_volume(path, mask.shape).dataobj)
-                sides[family[:2]].append(np.asarray(volume)[mask])
-                continue
-            table_path = self.layout.label_table(subject, family)
-            if not table_path.is_file():
-                log.info("%s: no label table %s; ROI volume %s not used", subject, table_path, path.name)
-                continue
-            volume = np.asarray(_load_volume(path, mask.shape).dataobj)
-            rois.add_family(family, voxel_labels(volume, mask), read_label_table(table_path))
+        for hemi, values in sides.items():
+            for path in sorted(self.layout.roi_dir(subject).glob(f"{hemi}.*.nii.gz")):
+                values.append(np.asarray(_load_volume(path, mask.shape).dataobj)[mask])
         ijk = np.argwhere(mask)
         if sides["lh"] and sides["rh"]:
             rois.hemisphere = hemispheres_from_volumes(sides["lh"], sides["rh"], ijk)

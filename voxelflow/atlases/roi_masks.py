@@ -186,6 +186,25 @@ class RoiSet:
         return RoiSet({f: labels[keep] for f, labels in self.labels.items()}, dict(self.tables), hemisphere)
 
 
+def target_roi_names(expression: str) -> list[list[str]]:
+    """The ROI names of a synthesis target expression, per side: "A+B - C" -> [["A", "B"], ["C"]]."""
+    sides = [side.strip() for side in expression.split(" - ")]
+    if len(sides) > 2 or not all(sides):
+        raise InputError(f"synthesis target {expression!r}: write an ROI, ROIs joined by '+', or 'A - B'")
+    return [[name.strip() for name in side.split("+")] for side in sides]
+
+
+def check_roi_names(tables: dict[str, dict[int, str]], names: dict[str, str]) -> None:
+    """Resolve every ROI name against a study's label tables before any job runs (`names`: name -> the config key
+    that uses it); one InputError naming the key and the closest known names."""
+    rois = RoiSet(tables={f: dict(t) for f, t in tables.items()}, hemisphere=np.array([], dtype="<U2"))
+    for name, key in names.items():
+        try:
+            rois.resolve(name)
+        except InputError as err:
+            raise InputError(f"config.yaml: {key}: {err}") from None
+
+
 def hemispheres_from_volumes(lh: list[np.ndarray], rh: list[np.ndarray], ijk: np.ndarray) -> np.ndarray:
     """Each voxel's hemisphere from NSD's lh./rh. ROI volumes: (n_voxels,) "lh"/"rh".
 

@@ -158,17 +158,17 @@ def _atlas_traps(volumes: dict[str, np.ndarray], general: np.ndarray, depth: np.
     """Label HCP_MMP1 and Kastner2015 in other voxels than the same names in prf-visualrois (in place)."""
     hcp, kastner = volumes["HCP_MMP1"], volumes["Kastner2015"]
     hcp_labels, kastner_labels = ROI_LABELS["HCP_MMP1"], ROI_LABELS["Kastner2015"]
-    # Glasser's V1-V4: bands shifted anteriorly by half a pRF band
-    for name, (lo, hi) in zip(("V1", "V2", "V3", "V4"), [(0.13, 0.32), (0.32, 0.42), (0.42, 0.5), (0.5, 0.62)]):
+    # Glasser's V1-V4: bands shifted anteriorly by about one pRF band (a voxel or more on every grid)
+    for name, (lo, hi) in zip(("V1", "V2", "V3", "V4"), [(0.2, 0.42), (0.42, 0.52), (0.52, 0.62), (0.62, 0.72)]):
         hcp[general & (depth >= lo) & (depth < hi)] = hcp_labels.index(name) + 1
-    hcp[general & (depth >= 0.62) & (depth < 0.75) & (w > 0.3)] = hcp_labels.index("V3A") + 1
+    hcp[general & (depth >= 0.72) & (depth < 0.8) & (w > 0.3)] = hcp_labels.index("V3A") + 1
     hcp[general & (depth >= 0.8) & (w > 0.2)] = hcp_labels.index("RSC") + 1
-    # Kastner's V1-hV4: ventral and dorsal swapped, bands shifted by a tenth of nsdgeneral
-    for a, (lo, hi) in enumerate([(0.1, 0.36), (0.36, 0.47), (0.47, 0.56)]):
+    # Kastner's V1-hV4: ventral and dorsal swapped, bands shifted anteriorly by 0.12 of nsdgeneral
+    for a, (lo, hi) in enumerate([(0.12, 0.38), (0.38, 0.49), (0.49, 0.58)]):
         band = general & (depth >= lo) & (depth < hi)
         kastner[band] = np.where(w[band] >= 0, 2 * a + 1, 2 * a + 2)
-    kastner[general & (depth >= 0.56) & (depth < 0.65) & (w < 0)] = kastner_labels.index("hV4") + 1
-    kastner[general & (depth >= 0.56) & (depth < 0.7) & (w > 0.3)] = kastner_labels.index("V3A") + 1
+    kastner[general & (depth >= 0.58) & (depth < 0.67) & (w < 0)] = kastner_labels.index("hV4") + 1
+    kastner[general & (depth >= 0.58) & (depth < 0.75) & (w > 0.3)] = kastner_labels.index("V3A") + 1
 
 
 def _plant_tuning(ijk, kind, u, w, depth, image_size, rng) -> tuple[np.ndarray, TrueBrain]:

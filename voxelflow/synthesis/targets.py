@@ -7,7 +7,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from voxelflow.atlases.roi_masks import RoiSet
+from voxelflow.atlases.roi_masks import RoiSet, target_roi_names
 from voxelflow.errors import InputError
 from voxelflow.responses import ResponseSet
 
@@ -19,14 +19,12 @@ def target_weights(rois: RoiSet, target: str) -> np.ndarray:
     ("FFA-1+OFA"), or a contrast "A - B" (mean of A minus mean of B; each side may itself be a "+" union).
     The weights of a side sum to 1, so the objective is a mean predicted response.
     """
-    sides = [side.strip() for side in target.split(" - ")]
-    if len(sides) > 2 or not all(sides):
-        raise InputError(f"synthesis target {target!r}: write an ROI, ROIs joined by '+', or 'A - B'")
-    masks = [np.logical_or.reduce([rois.mask(name.strip()) for name in side.split("+")]) for side in sides]
+    sides = target_roi_names(target)
+    masks = [np.logical_or.reduce([rois.mask(name) for name in side]) for side in sides]
     weights = np.zeros(len(masks[0]), dtype=np.float32)
     for sign, side, mask in zip((1.0, -1.0), sides, masks, strict=False):
         if not mask.any():
-            raise InputError(f"synthesis target {target!r}: {side!r} holds no voxels of this subject")
+            raise InputError(f"synthesis target {target!r}: {'+'.join(side)!r} holds no voxels of this subject")
         weights[mask] += sign / mask.sum()
     return weights
 

@@ -5,6 +5,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from voxelflow.config_check import config_problem
+from voxelflow.errors import InputError
 
 CONFIG_SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
 if problem := config_problem(config, CONFIG_SCHEMA):
@@ -166,6 +167,40 @@ def reconstruction_inputs(wildcards):
 
 
 SYNTHESIS = config.get("synthesis")
+
+
+def study_roi_tables():
+    """The ROI label tables names resolve against: the mini-NSD's, or the first subject's in an NSD copy."""
+    if config["dataset"] == "demo":
+        from voxelflow.mininsd.anatomy import ROI_LABELS
+
+        return {family: dict(enumerate(labels, start=1)) for family, labels in ROI_LABELS.items()}
+    from voxelflow.nsd_study import NSDStudy
+
+    pre = config["preprocess"]
+    return NSDStudy(DATA_ROOT, pre["space"], pre["betas_version"]).roi_tables(SUBJECTS[0])
+
+
+def check_roi_names():
+    """Every ROI name of rois:, the synthesis targets and the transformer partition resolves, before any job."""
+    from voxelflow.atlases.roi_masks import check_roi_names as check, target_roi_names
+
+    names = {name: "rois" for name in config["rois"]}
+    for target, spec in (SYNTHESIS or {}).get("targets", {}).items():
+        if isinstance(spec, str):
+            names.update({n: f"synthesis.targets.{target}" for side in target_roi_names(spec) for n in side})
+    tables = study_roi_tables()
+    partition = config["encoders"].get("transformer", {}).get("partition")
+    if partition is not None and partition not in tables:
+        raise InputError(f"config.yaml: encoders.transformer.partition: {partition!r} is not an ROI family; "
+                         f"families: {', '.join(tables)}")
+    check(tables, names)
+
+
+try:
+    check_roi_names()
+except InputError as err:
+    raise WorkflowError(str(err)) from None
 
 if config["decoders"].get("contrastive", {}).get("train_on") == "trials" and not config["preprocess"]["keep_trials"]:
     raise WorkflowError("config.yaml: decoders.contrastive.train_on: trials needs preprocess.keep_trials: true (the "
