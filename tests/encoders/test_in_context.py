@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,7 @@ class HeldOut:
     encoder: InContextEncoder
     responses: ResponseSet  # subj01, never seen in meta-training
     features: np.ndarray  # (n_images, 32) tiny-CLIP pooled, rows aligned with responses.image_ids
+    train: dict  # the meta-training set: subject -> (features, responses)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +48,7 @@ def held_out(tmp_path_factory) -> HeldOut:
     train = {s: (features[s][~r.is_test], r.responses[~r.is_test]) for s, r in responses.items() if s != "subj01"}
     config = InContextConfig(width=64, n_layers=2, context_max=100, steps=500, eval_every=100, seed=0)
     encoder = InContextEncoder(config, device="cpu", checkpoint=root / "checkpoint.pt").fit(train)
-    return HeldOut(encoder, responses["subj01"], features["subj01"])
+    return HeldOut(encoder, responses["subj01"], features["subj01"], train)
 
 
 def _category_mean(table, method: str, k: int) -> float:
@@ -112,13 +114,20 @@ def test_voxel_models_are_linear_encoders_that_round_trip(held_out, tmp_path):
                                rtol=1e-4, atol=1e-5)
 
 
-def test_a_finished_checkpoint_resumes_without_training(held_out):
+def test_a_finished_checkpoint_resumes_only_on_the_same_training_data(held_out, tmp_path, caplog):
     encoder = held_out.encoder
-    again = InContextEncoder(encoder.config, device="cpu", checkpoint=encoder.checkpoint)
+    checkpoint = tmp_path / "checkpoint.pt"
+    shutil.copy(encoder.checkpoint, checkpoint)
+    again = InContextEncoder(encoder.config, device="cpu", checkpoint=checkpoint).fit(held_out.train)
+    assert again.history_ == encoder.history_  # same data and settings: nothing left to train
     r = held_out.responses
-    data = {"subj01": (held_out.features[~r.is_test], r.responses[~r.is_test])}
-    # a different training set on purpose: had it trained, the history would have changed
-    assert again.fit(data).history_ == encoder.history_
+    other = {"subj01": (held_out.features[~r.is_test], r.responses[~r.is_test])}
+    with caplog.at_level("INFO"):
+        retrained = InContextEncoder(encoder.config, device="cpu", checkpoint=checkpoint).fit(other)
+    assert "was made with other training data; discarded, training afresh" in caplog.text
+    assert retrained.history_ != encoder.history_
+    assert not all(torch.equal(a, b) for a, b in zip(retrained.network_.state_dict().values(),
+                                                     encoder.network_.state_dict().values()))
 
 
 def test_context_attention_is_a_distribution_over_context_images(held_out):

@@ -112,6 +112,21 @@ def test_interrupted_training_resumes_from_its_checkpoint(encoding_data, tmp_pat
     np.testing.assert_array_equal(again.predict(data.tokens[:3]), resumed.predict(data.tokens[:3]))
 
 
+def test_a_checkpoint_of_other_training_data_is_never_resumed(encoding_data, tmp_path):
+    data = encoding_data
+    config = TransformerConfig(d_model=16, n_heads=2, epochs=3, patience=10)
+    checkpoint = tmp_path / "checkpoint.pt"
+    old = TransformerEncoder(data.responses.rois, config, device="cpu", checkpoint=checkpoint)
+    old.fit(data.tokens[:80], data.responses.responses[:80])
+    assert checkpoint.is_file()  # a finished run's checkpoint, as a crashed workflow job would leave it
+    changed = data.responses.responses[:80] * 2.0  # e.g. preprocessed with other z-score statistics
+    new = TransformerEncoder(data.responses.rois, config, device="cpu", checkpoint=checkpoint)
+    new.fit(data.tokens[:80], changed)
+    fresh = TransformerEncoder(data.responses.rois, config, device="cpu").fit(data.tokens[:80], changed)
+    np.testing.assert_array_equal(new.predict(data.tokens[:3]), fresh.predict(data.tokens[:3]))
+    assert not np.allclose(new.predict(data.tokens[:3]), old.predict(data.tokens[:3]))
+
+
 @pytest.mark.parametrize("change, message", [
     ({"n_heads": 0}, "n_heads must be at least 1"),
     ({"d_model": 30, "n_heads": 4}, r"d_model \(30\) must be divisible by n_heads \(4\)"),

@@ -37,7 +37,7 @@ from torch import nn
 
 from voxelflow.atomic_output import atomic_output
 from voxelflow.devices import resolve_device
-from voxelflow.encoders.checkpoints import load_checkpoint, read_model_file, save_checkpoint
+from voxelflow.encoders.checkpoints import data_fingerprint, load_checkpoint, read_model_file, save_checkpoint
 from voxelflow.encoders.linear import LinearEncoder, check_pair
 from voxelflow.errors import InputError, check_model_config
 
@@ -236,7 +236,9 @@ class InContextEncoder:
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=[cfg.lr, 10 * cfg.lr],
                                                        total_steps=cfg.steps, pct_start=0.1)
         self.history_, best, best_state, stale, start = [], float("inf"), None, 0, 0
-        saved = load_checkpoint(self.checkpoint, asdict(cfg), device)
+        identity = {"config": asdict(cfg), "data": data_fingerprint(*(a for pair in datasets.values() for a in pair)),
+                    "subjects": list(datasets)}
+        saved = load_checkpoint(self.checkpoint, identity, device)
         if saved is not None:
             self.network_.load_state_dict(saved["model"])
             optimizer.load_state_dict(saved["optimizer"])
@@ -274,7 +276,7 @@ class InContextEncoder:
                     best, best_state, stale = val_loss, copy.deepcopy(self.network_.state_dict()), 0
                 else:
                     stale += 1
-                save_checkpoint(self.checkpoint, asdict(cfg),
+                save_checkpoint(self.checkpoint, identity,
                                 {"model": self.network_.state_dict(), "optimizer": optimizer.state_dict(),
                                  "schedule": schedule.state_dict(), "history": self.history_, "best": best,
                                  "best_state": best_state, "stale": stale, "step": step + 1})

@@ -22,7 +22,7 @@ from torch import nn
 from voxelflow.atlases.roi_masks import RoiSet
 from voxelflow.atomic_output import atomic_output
 from voxelflow.devices import resolve_device
-from voxelflow.encoders.checkpoints import load_checkpoint, read_model_file, save_checkpoint
+from voxelflow.encoders.checkpoints import data_fingerprint, load_checkpoint, read_model_file, save_checkpoint
 from voxelflow.errors import InputError, check_model_config
 from voxelflow.metrics import pearson_r
 
@@ -194,6 +194,7 @@ class TransformerEncoder:
         Y = torch.as_tensor(responses, dtype=torch.float32, device=device)
         optimizer = torch.optim.AdamW(self.model_.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.history_ = []  # (epoch, train loss, validation loss); a checkpoint may bring earlier epochs
+        self._identity = {"config": asdict(cfg), "data": data_fingerprint(tokens, responses)}
         best, best_state, stale, start = self._resume(optimizer)
         generator = torch.Generator().manual_seed(cfg.seed)
         for epoch in range(start, cfg.epochs):
@@ -225,7 +226,7 @@ class TransformerEncoder:
 
     def _resume(self, optimizer) -> tuple[float, dict, int, int]:
         """(best validation loss, best weights, epochs without improvement, next epoch), from a checkpoint if any."""
-        saved = load_checkpoint(self.checkpoint, asdict(self.config), next(self.model_.parameters()).device)
+        saved = load_checkpoint(self.checkpoint, self._identity, next(self.model_.parameters()).device)
         if saved is None:
             return float("inf"), copy.deepcopy(self.model_.state_dict()), 0, 0
         self.model_.load_state_dict(saved["model"])
@@ -234,7 +235,7 @@ class TransformerEncoder:
         return saved["best"], saved["best_state"], saved["stale"], saved["epoch"]
 
     def _save_checkpoint(self, optimizer, epoch, best, best_state, stale) -> None:
-        save_checkpoint(self.checkpoint, asdict(self.config),
+        save_checkpoint(self.checkpoint, self._identity,
                         {"model": self.model_.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
                          "best": best, "best_state": best_state, "stale": stale, "history": self.history_})
 

@@ -1,6 +1,8 @@
 """Snakemake glue: meta-train the in-context encoder on the training subjects' training images
 (rule meta_train_in_context)."""
 
+from pathlib import Path
+
 from voxelflow.encoders.features import load_features
 from voxelflow.encoders.in_context import InContextConfig, InContextEncoder
 from voxelflow.responses import read_responses
@@ -19,6 +21,7 @@ def main(smk) -> None:
     config = InContextConfig(**{k: v for k, v in smk.params.in_context.items() if k in NETWORK_KEYS})
     encoder = InContextEncoder(config, device=smk.params.device, checkpoint=smk.params.checkpoint)
     encoder.fit(datasets).save(smk.output.network)
+    Path(smk.params.checkpoint).unlink(missing_ok=True)  # kept only across failed runs, so a rerun resumes
 
 
 run_reporting_errors(lambda: main(snakemake), snakemake.log[0])  # noqa: F821 - injected by Snakemake
