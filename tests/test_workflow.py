@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import h5py
@@ -10,6 +11,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 import yaml
+
+from voxelflow.nsd_layout import NSDLayout
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
@@ -95,6 +98,49 @@ def test_bad_names_stop_the_plan_before_any_job(tmp_path, change, message):
     proc = _run(tmp_path, config, "-n")
     assert proc.returncode != 0
     assert message in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
+def _planned(proc: subprocess.CompletedProcess) -> dict[str, int]:
+    """Rule -> job count of a dry run's plan."""
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = [line.split() for line in proc.stdout.splitlines()]
+    return {row[0]: int(row[1]) for row in rows
+            if len(row) == 2 and row[0].isidentifier() and row[1].isdigit() and row[0] != "total"}
+
+
+def _restore_changed(path: Path) -> None:
+    """Replace a study file by a valid copy with other content (a fixed file restored over a broken one)."""
+    if path.name.endswith(".nii.gz"):
+        image = nib.load(path)
+        data = np.asarray(image.dataobj).copy()
+        data.flat[np.argmax(data)] = 0
+        nib.save(nib.Nifti1Image(data, image.affine, image.header), path)
+    elif path.suffix == ".hdf5":
+        with h5py.File(path, "r+") as f:
+            f["betas"][0, 0, 0, 0] += 1
+    else:
+        path.write_text(path.read_text() + "\n" if path.suffix == ".ctab" else path.read_text().replace(",", ", ", 1))
+
+
+def test_every_file_preprocessing_reads_is_an_input(tmp_path, mini_copy):
+    """Replacing any one file of a subject's study data (a session, a validity volume, an ROI volume, a label
+    table, the stimulus CSV) plans exactly the preprocessing it feeds again."""
+    config = {**_shipped_config(), "dataset": "nsd", "data_root": str(mini_copy), "subjects": ["subj02", "subj03"]}
+    targets = ["results/subj02/responses.h5", "results/subj03/responses.h5"]
+    proc = _run(tmp_path, config, *targets)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _planned(_run(tmp_path, config, "-n", *targets)) == {}
+    layout = NSDLayout(mini_copy)
+    for path, planned in [(layout.valid_session("subj03", 2), {"preprocess_subject": 1}),
+                          (layout.betas_session("subj02", 4, "hdf5"), {"preprocess_subject": 1}),
+                          (layout.label_table("subj03", "floc-faces"), {"preprocess_subject": 1}),
+                          (layout.roi("subj02", "rh.streams"), {"preprocess_subject": 1}),
+                          (layout.stim_info, {"preprocess_subject": 2})]:
+        time.sleep(0.01)
+        _restore_changed(path)
+        assert _planned(_run(tmp_path, config, "-n", *targets)) == planned, path
+        proc = _run(tmp_path, config, *targets)
+        assert proc.returncode == 0, proc.stderr[-3000:]
 
 
 def test_in_context_with_one_subject_is_a_clear_error(tmp_path):

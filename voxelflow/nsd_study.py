@@ -187,6 +187,22 @@ class NSDStudy:
             check_against_behavior(self.layout.behavior(name), number, ids)
         return np.split(ids, np.cumsum(trials)[:-1])
 
+    def input_files(self, subject: str, mask_roi: str = "nsdgeneral", others: tuple[str, ...] = ()) -> list[Path]:
+        """Every file that reading `subject` opens (and, for `others`, e.g. the subjects of a shared-common split,
+        their betas headers): the design, the stimulus CSV and behaviour file, each betas session, ncsnr, the
+        mask, every ROI volume and label table, the validity volumes. The workflow declares them as inputs, so
+        that replacing any one of them reruns exactly the preprocessing it feeds."""
+        layout = self.layout
+        files = [layout.expdesign, layout.roi(subject, mask_roi), *self._session_paths(subject)]
+        files += [layout.stim_info, layout.behavior(subject), layout.ncsnr(subject), layout.valid(subject)]
+        files += sorted(layout.ppdata_dir(subject).glob("valid_session*.nii.gz"))
+        files += sorted(layout.roi_dir(subject).glob("*.nii.gz"))
+        files += [layout.label_table(subject, family) for family in self.roi_tables(subject)]
+        for other in others:
+            if other != subject:
+                files += [*self._session_paths(other), layout.behavior(other)]
+        return list(dict.fromkeys(path for path in files if path.is_file()))
+
     def roi_tables(self, subject: str) -> dict[str, dict[int, str]]:
         """Label tables of every ROI family `subject` has a volume and a table of ({family: {value: name}}): what
         ROI names can mean, read without any voxel data (the workflow checks the config's names with it)."""

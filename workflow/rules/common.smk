@@ -6,6 +6,7 @@ from snakemake.utils import validate
 
 from voxelflow.config_check import config_problem
 from voxelflow.errors import InputError
+from voxelflow.nsd_layout import NSDLayout
 
 CONFIG_SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
 if problem := config_problem(config, CONFIG_SCHEMA):
@@ -34,30 +35,40 @@ def mininsd_outputs():
     }
 
 
+def nsd_study():
+    """The configured NSD copy, opened once (it checks that data_root is one)."""
+    from voxelflow.nsd_study import NSDStudy
+
+    pre = config["preprocess"]
+    return NSDStudy(DATA_ROOT, pre["space"], pre["betas_version"], pre["betas_format"])
+
+
 def study_inputs(wildcards):
-    """What preprocessing reads: the generated mini-NSD, or the subject's part of an NSD copy."""
+    """What preprocessing reads: the generated mini-NSD, or every file of the subject's part of an NSD copy
+    (NSDStudy.input_files), so that replacing any one of them reruns that subject's preprocessing."""
     if config["dataset"] == "demo":
         return mininsd_outputs()
     pre = config["preprocess"]
-    return {
-        "design": f"{DATA_ROOT}/nsddata/experiments/nsd/nsd_expdesign.mat",
-        "betas": f"{DATA_ROOT}/nsddata_betas/ppdata/{wildcards.subject}/{pre['space']}/{pre['betas_version']}",
-        "mask": f"{DATA_ROOT}/nsddata/ppdata/{wildcards.subject}/{pre['space']}/roi/{pre['mask_roi']}.nii.gz",
-    }
+    others = tuple(SUBJECTS) if pre["test_split"] == "shared-common" else ()
+    try:
+        files = nsd_study().input_files(wildcards.subject, pre["mask_roi"], others)
+    except InputError as err:
+        raise WorkflowError(str(err)) from None
+    return {"study": [str(path) for path in files]}
 
 
 def stimuli_input():
     """The stimulus brick, or for the demo the folder the generator writes it in."""
     if config["dataset"] == "demo":
         return mininsd_outputs()["nsddata_stimuli"]
-    return f"{DATA_ROOT}/nsddata_stimuli/stimuli/nsd/nsd_stimuli.hdf5"
+    return str(NSDLayout(DATA_ROOT).stimuli)
 
 
 def anatomy_input(wildcards):
     """The subject's mean EPI (figure background), or the generator's output for the demo."""
     if config["dataset"] == "demo":
         return mininsd_outputs()["nsddata"]
-    return f"{DATA_ROOT}/nsddata/ppdata/{wildcards.subject}/{config['preprocess']['space']}/mean.nii.gz"
+    return str(NSDLayout(DATA_ROOT, config["preprocess"]["space"]).mean_epi(wildcards.subject))
 
 
 def backbone_spec(wildcards):
@@ -175,10 +186,7 @@ def study_roi_tables():
         from voxelflow.mininsd.anatomy import ROI_LABELS
 
         return {family: dict(enumerate(labels, start=1)) for family, labels in ROI_LABELS.items()}
-    from voxelflow.nsd_study import NSDStudy
-
-    pre = config["preprocess"]
-    return NSDStudy(DATA_ROOT, pre["space"], pre["betas_version"]).roi_tables(SUBJECTS[0])
+    return nsd_study().roi_tables(SUBJECTS[0])
 
 
 def check_roi_names():
