@@ -12,6 +12,7 @@ import numpy as np
 
 from voxelflow.atomic_output import atomic_output
 from voxelflow.errors import InputError
+from voxelflow.file_reading import open_hdf5
 from voxelflow.metrics import fdr_significant, noise_normalized_accuracy, pearson_r, r_p_values, roi_summary
 from voxelflow.responses import ResponseSet
 
@@ -79,6 +80,6 @@ def save_test_scores(predicted: np.ndarray, responses: ResponseSet, rois: list[s
 
 def read_scores(path: str | Path) -> EncoderScores:
     """Per-voxel scores written by `write_scores`."""
-    with h5py.File(path, "r") as f:
+    with open_hdf5(path, "encoder scores") as f:
         return EncoderScores(f["predicted"][()], f["r"][()], f["nna"][()], f["p"][()], f["significant"][()],
                              int(f.attrs["n_test"]))

@@ -6,10 +6,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from voxelflow.errors import InputError
+from voxelflow.file_reading import open_hdf5
 
 SUBJECT_PATTERN = re.compile(r"^subj(\d\d)$")
 SESSION_PATTERN = re.compile(r"^betas_session(\d\d)\.(nii\.gz|nii|hdf5)$")
@@ -112,7 +112,7 @@ def read_stimuli(path: str | Path, image_ids) -> np.ndarray:
     path = stimuli_file(path)
     ids = np.asarray(image_ids, dtype=np.int64)
     wanted, where = np.unique(ids.ravel(), return_inverse=True)
-    with h5py.File(path, "r") as f:
+    with open_hdf5(path, "stimulus brick") as f:
         brick = f["imgBrick"]
         if len(wanted) and (wanted[0] < 0 or wanted[-1] >= len(brick)):
             bad = wanted[-1] if wanted[0] >= 0 else wanted[0]

@@ -33,6 +33,7 @@ from voxelflow import __version__
 from voxelflow.atlases.roi_masks import RoiSet
 from voxelflow.atomic_output import atomic_output
 from voxelflow.errors import InputError
+from voxelflow.file_reading import open_hdf5
 
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,7 @@ def training_pairs(data: ResponseSet, targets: np.ndarray, train_on: str = "aver
 def read_image_ids(path: str | Path, split: str | None = None) -> np.ndarray:
     """Only the `image_ids` (n_images,) of a response store, or those of one split ("train" or "test"),
     without reading the responses themselves."""
-    with h5py.File(path, "r") as f:
+    with open_hdf5(path, "response store") as f:
         ids = f["image_ids"][()]
         return ids if split is None else ids[f["split"][()].astype(str) == split]
 
@@ -151,35 +152,32 @@ def read_responses(path: str | Path, trials: bool = False) -> ResponseSet:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"response store {path} does not exist; run the preprocess rule first")
-    try:
-        with h5py.File(path, "r") as f:
-            hemisphere = f["hemisphere"][()].astype(str) if "hemisphere" in f else None
-            rois = RoiSet(hemisphere=hemisphere)
-            for family, dataset in f["roi"].items():
-                table = dict(zip(dataset.attrs["values"].tolist(), (str(n) for n in dataset.attrs["names"])))
-                rois.add_family(family, dataset[()], table)
-            extra = {k: v for k, v in f.attrs.items() if k not in ("subject", "volume_shape")}
-            trial_set = None
-            if trials and "trials" in f:
-                group = f["trials"]
-                trial_set = TrialSet(group["responses"][()], group["image_ids"][()], group["session"][()])
-            return ResponseSet(
-                subject=str(f.attrs["subject"]),
-                responses=f["responses"][()],
-                image_ids=f["image_ids"][()],
-                split=f["split"][()].astype(str),
-                repeats=f["repeats"][()],
-                ijk=f["ijk"][()],
-                affine=f["affine"][()],
-                volume_shape=tuple(int(n) for n in f.attrs["volume_shape"]),
-                rois=rois,
-                ncsnr=f["ncsnr"][()],
-                ncsnr_source=str(f["ncsnr"].attrs["source"]),
-                ncsnr_estimated=f["ncsnr_estimated"][()],
-                noise_ceiling=f["noise_ceiling"][()],
-                valid_sessions=f["valid_sessions"][()] if "valid_sessions" in f else None,
-                trials=trial_set,
-                attrs=extra,
-            )
-    except (OSError, KeyError) as err:
-        raise InputError(f"cannot read response store {path}: {err}") from None
+    with open_hdf5(path, "response store") as f:
+        hemisphere = f["hemisphere"][()].astype(str) if "hemisphere" in f else None
+        rois = RoiSet(hemisphere=hemisphere)
+        for family, dataset in f["roi"].items():
+            table = dict(zip(dataset.attrs["values"].tolist(), (str(n) for n in dataset.attrs["names"])))
+            rois.add_family(family, dataset[()], table)
+        extra = {k: v for k, v in f.attrs.items() if k not in ("subject", "volume_shape")}
+        trial_set = None
+        if trials and "trials" in f:
+            group = f["trials"]
+            trial_set = TrialSet(group["responses"][()], group["image_ids"][()], group["session"][()])
+        return ResponseSet(
+            subject=str(f.attrs["subject"]),
+            responses=f["responses"][()],
+            image_ids=f["image_ids"][()],
+            split=f["split"][()].astype(str),
+            repeats=f["repeats"][()],
+            ijk=f["ijk"][()],
+            affine=f["affine"][()],
+            volume_shape=tuple(int(n) for n in f.attrs["volume_shape"]),
+            rois=rois,
+            ncsnr=f["ncsnr"][()],
+            ncsnr_source=str(f["ncsnr"].attrs["source"]),
+            ncsnr_estimated=f["ncsnr_estimated"][()],
+            noise_ceiling=f["noise_ceiling"][()],
+            valid_sessions=f["valid_sessions"][()] if "valid_sessions" in f else None,
+            trials=trial_set,
+            attrs=extra,
+        )

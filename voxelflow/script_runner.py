@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 from collections.abc import Callable
@@ -10,6 +11,8 @@ from pathlib import Path
 from voxelflow.errors import InputError
 
 log = logging.getLogger("voxelflow")
+# Failures of the machine, not of the code: said in one line naming the path, like bad input.
+_ENVIRONMENT_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
 
 
 def setup_logging(log_path: str | Path | None = None) -> None:
@@ -24,7 +27,7 @@ def setup_logging(log_path: str | Path | None = None) -> None:
 
 
 def run_reporting_errors(task: Callable[[], None], log_path: str | Path | None = None) -> None:
-    """Run `task`; on InputError log its message as one line and exit with status 1.
+    """Run `task`; on InputError, or a full disk or denied permission, log one line and exit with status 1.
 
     Any other exception is a bug: it is logged with its traceback (so the log file
     holds it) and raised again.
@@ -34,6 +37,12 @@ def run_reporting_errors(task: Callable[[], None], log_path: str | Path | None =
         task()
     except InputError as err:
         log.error("error: %s", err)
+        sys.exit(1)
+    except OSError as err:
+        if err.errno not in _ENVIRONMENT_ERRORS:
+            log.exception("unexpected failure")
+            raise
+        log.error("error: %s%s", f"{err.filename}: " if err.filename else "", err.strerror or err)
         sys.exit(1)
     except Exception:
         log.exception("unexpected failure")

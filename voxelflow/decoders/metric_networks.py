@@ -21,6 +21,7 @@ from torchvision.models.feature_extraction import create_feature_extractor
 
 from voxelflow.decoding_metrics import correlation_distance, two_way_identification
 from voxelflow.devices import resolve_device
+from voxelflow.encoders.checkpoints import read_torch_file
 from voxelflow.errors import InputError
 
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
@@ -52,7 +53,9 @@ def load_network(name: str, weights: str | Path) -> torch.nn.Module:
     path = Path(weights)
     if not path.is_file():
         raise InputError(f"decoders.metric_networks.{name}: weights file {path} does not exist")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = read_torch_file(path, f"decoders.metric_networks.{name} weights", weights_only=True)
+    if not isinstance(state, dict):
+        raise InputError(f"decoders.metric_networks.{name}: {path} holds a {type(state).__name__}, not a state dict")
     state = state.get("state_dict", state)
     state = {key.removeprefix("module."): value for key, value in state.items()}
     network = METRIC_NETWORKS[name].build()

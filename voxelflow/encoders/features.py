@@ -21,6 +21,7 @@ from voxelflow.atomic_output import atomic_output
 from voxelflow.devices import resolve_device
 from voxelflow.encoders.backbones import images_to_tensor
 from voxelflow.errors import InputError
+from voxelflow.file_reading import open_hdf5
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def extract_features(backbone: nn.Module, stimuli_path: str | Path, image_ids: n
     image_ids = np.unique(np.asarray(image_ids, dtype=np.int64))
     device = resolve_device(device)
     backbone = backbone.to(device).eval()
-    with h5py.File(_open_checked(stimuli_path), "r") as stimuli:
+    with open_hdf5(stimuli_path, "stimulus brick") as stimuli:
         brick = stimuli["imgBrick"]
         missing = image_ids[(image_ids < 0) | (image_ids >= len(brick))]
         if len(missing):
@@ -74,19 +75,12 @@ def extract_features(backbone: nn.Module, stimuli_path: str | Path, image_ids: n
     log.info("wrote features of %d images to %s", len(image_ids), out_path)
 
 
-def _open_checked(path: str | Path) -> Path:
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"stimulus file {path} does not exist")
-    return path
-
-
 def load_features(path: str | Path, image_ids: np.ndarray | None = None, tokens: bool = False) -> Features:
     """Features of `image_ids` (all if None), rows in the order of `image_ids`, as float32."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"features file {path} does not exist; run the extract_features rule first")
-    with h5py.File(path, "r") as f:
+    with open_hdf5(path, "features") as f:
         stored = f["image_ids"][()]
         if image_ids is None:
             rows = np.arange(len(stored))

@@ -11,6 +11,7 @@ import torch
 
 from voxelflow.atomic_output import atomic_output
 from voxelflow.errors import InputError
+from voxelflow.file_reading import open_hdf5
 from voxelflow.metrics import pearson_r
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class LinearEncoder:
     @classmethod
     def load(cls, path: str | Path) -> LinearEncoder:
         """Read voxel models written by `save` (of this class; LinearEncoder.load reads any linear encoder)."""
-        with h5py.File(path, "r") as f:
+        with open_hdf5(path, "voxel models") as f:
             kind = f.attrs.get("encoder")
             if "coef_" not in f or (cls is not LinearEncoder and kind != cls.name):
                 raise InputError(f"{path} is not a {cls.name} encoder (it holds {kind!r})")

@@ -12,6 +12,7 @@ from voxelflow.decoders.generator import ImageGenerator, to_uint8
 from voxelflow.encoders.linear import LinearEncoder
 from voxelflow.encoders.transformer import TransformerEncoder
 from voxelflow.errors import InputError
+from voxelflow.file_reading import open_hdf5
 from voxelflow.synthesis.guidance import BrainGuidance
 from voxelflow.synthesis.stable_diffusion import StableDiffusionGenerator, is_stable_diffusion_folder
 
@@ -52,8 +53,5 @@ def write_images(path: str | Path, images: np.ndarray, attrs: dict) -> None:
 
 def read_images(path: str | Path) -> tuple[np.ndarray, dict]:
     """(images (n, S, S, 3) uint8, attrs) written by `write_images`."""
-    try:
-        with h5py.File(path, "r") as f:
-            return f["images"][()], dict(f.attrs)
-    except (OSError, KeyError) as err:
-        raise InputError(f"cannot read synthesized images {path}: {err}") from None
+    with open_hdf5(path, "synthesized images") as f:
+        return f["images"][()], dict(f.attrs)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 
 from voxelflow.atlases.roi_masks import RoiSet, target_roi_names
 from voxelflow.errors import InputError
+from voxelflow.file_reading import load_nifti
 from voxelflow.responses import ResponseSet
 
 
@@ -39,10 +39,7 @@ def mask_weights(mask: np.ndarray, name: str) -> np.ndarray:
 
 def volume_mask(path: str | Path, responses: ResponseSet) -> np.ndarray:
     """(n_voxels,) bool: the subject's voxels that are non-zero in a NIfTI mask on the subject's volume grid."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"synthesis voxel mask {path} does not exist")
-    image = nib.load(path)
+    image = load_nifti(path, "synthesis voxel mask")
     if tuple(image.shape[:3]) != tuple(responses.volume_shape) or image.ndim > 3 and image.shape[3] > 1:
         raise InputError(f"synthesis voxel mask {path} has shape {image.shape}, but {responses.subject}'s "
                          f"volume is {tuple(responses.volume_shape)}")

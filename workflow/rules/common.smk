@@ -205,8 +205,25 @@ def check_roi_names():
     check(tables, names)
 
 
+def check_config_paths():
+    """Every weights file or folder the config names exists, before any job (weights are never downloaded)."""
+    paths = {f"backbones.{name}.pretrained": spec.get("pretrained") for name, spec in config["backbones"].items()}
+    reconstruction = config["decoders"].get("reconstruction", {})
+    if reconstruction.get("generator", "train") != "train":
+        paths["decoders.reconstruction.generator"] = reconstruction["generator"]
+    for name, weights in reconstruction.get("metric_networks", {}).items():
+        paths[f"decoders.reconstruction.metric_networks.{name}"] = weights
+    if SYNTHESIS and SYNTHESIS.get("generator", "decoders") != "decoders":
+        paths["synthesis.generator"] = SYNTHESIS["generator"]
+    for key, path in paths.items():
+        if path is not None and not Path(path).exists():
+            raise InputError(f"config.yaml: {key}: {path} does not exist (weights are read from local paths, never "
+                             f"downloaded)")
+
+
 try:
     check_roi_names()
+    check_config_paths()
 except InputError as err:
     raise WorkflowError(str(err)) from None
 
