@@ -35,7 +35,7 @@ def _shipped_config() -> dict:
 RULES = ("make_mininsd", "preprocess_subject", "extract_features", "fit_ridge", "fit_transformer", "encoding_maps",
          "encoding_roi_bars", "transformer_routing", "encoder_comparison", "meta_train_in_context", "fit_in_context",
          "few_shot_curve", "context_attention", "text_selectivity", "fit_contrastive", "fit_prior", "fit_low_level",
-         "train_generator", "reconstruct", "decoding_summary", "synthesize", "score_synthesis")
+         "train_generator", "reconstruct", "decoding_summary", "synthesize", "synthesis_grid", "score_synthesis")
 
 
 def test_dry_run_plans_the_jobs_per_subject_and_backbone(tmp_path):
@@ -45,15 +45,16 @@ def test_dry_run_plans_the_jobs_per_subject_and_backbone(tmp_path):
             if len(line.split()) == 2 and line.split()[0] in RULES}
     # 4 subjects x 2 backbones (gabor, tiny-clip) x 3 encoders (ridge, transformer, in_context); in-context
     # networks leave one subject out (4 per backbone); text prompts only for the open_clip backbone
-    assert jobs == {"make_mininsd": 1, "preprocess_subject": 4, "extract_features": 2, "fit_ridge": 8,
+    # features per (backbone, subject): adding a subject extracts only its images
+    assert jobs == {"make_mininsd": 1, "preprocess_subject": 4, "extract_features": 8, "fit_ridge": 8,
                     "fit_transformer": 8, "encoding_maps": 24, "encoding_roi_bars": 1, "transformer_routing": 8,
                     "encoder_comparison": 8, "meta_train_in_context": 8, "fit_in_context": 8, "few_shot_curve": 8,
                     "context_attention": 8, "text_selectivity": 4,
                     # decoders: one target backbone; one generator for all subjects
                     "fit_contrastive": 4, "fit_prior": 4, "fit_low_level": 4, "train_generator": 1,
                     "reconstruct": 4, "decoding_summary": 1,
-                    # synthesis: 5 targets + unguided per subject, one scoring job per subject
-                    "synthesize": 24, "score_synthesis": 4}
+                    # synthesis: 5 targets + unguided per subject, each with its grid; one scoring job per subject
+                    "synthesize": 24, "synthesis_grid": 24, "score_synthesis": 4}
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -145,6 +146,66 @@ def test_every_file_preprocessing_reads_is_an_input(tmp_path, mini_copy):
         assert _planned(_run(tmp_path, config, "-n", *targets)) == planned, path
         proc = _run(tmp_path, config, *targets)
         assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def _pretend_finished(workdir: Path, config: dict) -> None:
+    """Mark every job of `config` as done without running it: create its outputs in DAG order, then let
+    Snakemake record their metadata (--touch), as a finished run would leave them."""
+    proc = _run(workdir, config, "--summary")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for row in proc.stdout.splitlines()[1:]:
+        path = workdir / row.split("\t")[0]
+        if "results/generator/" in str(path) and path.suffix == "":
+            path.mkdir(parents=True, exist_ok=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+    proc = _run(workdir, config, "--touch", "--forceall")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _planned(_run(workdir, config, "-n")) == {}
+
+
+@pytest.fixture()
+def finished_nsd_run(tmp_path, mini_root):
+    """An NSD-mode config with subj01 and subj02 whose whole DAG counts as done."""
+    config = {**_shipped_config(), "dataset": "nsd", "data_root": str(mini_root), "subjects": ["subj01", "subj02"]}
+    _pretend_finished(tmp_path, config)
+    return tmp_path, config
+
+
+def test_adding_a_subject_plans_only_its_jobs_and_the_pooled_ones(finished_nsd_run):
+    workdir, config = finished_nsd_run
+    planned = _planned(_run(workdir, {**config, "subjects": ["subj01", "subj02", "subj03"]}, "-n"))
+    per_subject = {"preprocess_subject": 1, "extract_features": 2, "fit_ridge": 2, "fit_transformer": 2,
+                   "encoding_maps": 6, "transformer_routing": 2, "encoder_comparison": 2, "fit_in_context": 2,
+                   "few_shot_curve": 2, "context_attention": 2, "text_selectivity": 1, "fit_contrastive": 1,
+                   "fit_prior": 1, "fit_low_level": 1, "reconstruct": 1, "synthesize": 6, "synthesis_grid": 6,
+                   "score_synthesis": 1}
+    # by design pooled: the leave-one-out networks of subj01/02 now include subj03 (and their in-context jobs
+    # follow), subj03's own network, the group figures; the demo generator pools every subject's training images,
+    # so every subject's reconstructions and syntheses are redrawn
+    pooled = {"meta_train_in_context": 6, "fit_in_context": 4, "encoding_maps": 4, "few_shot_curve": 4,
+              "context_attention": 4, "text_selectivity": 2, "encoding_roi_bars": 1, "decoding_summary": 1, "train_generator": 1,
+              "reconstruct": 2, "synthesize": 12, "synthesis_grid": 12, "score_synthesis": 2, "all": 1}
+    expected = {rule: per_subject.get(rule, 0) + pooled.get(rule, 0) for rule in {*per_subject, *pooled}}
+    assert planned == expected
+
+
+def test_a_scoring_option_plans_only_scoring_jobs(finished_nsd_run):
+    workdir, config = finished_nsd_run
+    config["synthesis"]["n_natural"] = 5
+    assert _planned(_run(workdir, config, "-n")) == {"score_synthesis": 2, "synthesis_grid": 12, "all": 1}
+    config["synthesis"]["targets"]["faces-2"] = "FFA"  # a new target: only its own jobs
+    assert _planned(_run(workdir, config, "-n")) == {"synthesize": 2, "synthesis_grid": 14, "score_synthesis": 2,
+                                                     "all": 1}
+
+
+def test_adding_a_backbone_plans_only_its_jobs(finished_nsd_run):
+    workdir, config = finished_nsd_run
+    config["backbones"]["gabor-2"] = {"type": "gabor"}
+    planned = _planned(_run(workdir, config, "-n"))
+    assert planned["extract_features"] == 2 and planned["fit_ridge"] == 2 and "preprocess_subject" not in planned
+    assert "synthesize" not in planned and "fit_contrastive" not in planned  # they use other backbones
 
 
 def test_in_context_with_one_subject_is_a_clear_error(tmp_path):

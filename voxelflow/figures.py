@@ -18,6 +18,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from nilearn import plotting  # noqa: E402
 
 from voxelflow.atomic_output import atomic_output  # noqa: E402
+from voxelflow.decoding_metrics import resize_images  # noqa: E402
+from voxelflow.images import to_uint8  # noqa: E402
 from voxelflow.responses import scatter_to_volume  # noqa: E402
 
 
@@ -235,6 +237,18 @@ def image_rows(images: np.ndarray, row_titles: list[str], cell_titles: list[list
         axes[i, 0].set_ylabel(row_titles[i], fontsize="small", rotation=0, ha="right", va="center")
     fig.tight_layout()
     return fig
+
+
+def synthesis_grid(images: np.ndarray, label: str, natural: np.ndarray, natural_label: str) -> Figure:
+    """Synthesized uint8 images (n, S, S, 3), in rows as wide as the natural images (m, H, W, 3) below them,
+    resized to their size; white where a row has no image."""
+    n_cols = len(natural)
+    n_rows = -(-len(images) // n_cols)
+    cells = np.full((n_rows + 1, n_cols, *natural.shape[1:]), 255, np.uint8)
+    resized = to_uint8(resize_images(images.astype(np.float32) / 255, natural.shape[1]))
+    cells[:-1].reshape(-1, *natural.shape[1:])[:len(images)] = resized
+    cells[-1] = natural
+    return image_rows(cells, [label] + [""] * (n_rows - 1) + [natural_label])
 
 
 def metrics_table(table: pd.DataFrame, title: str) -> Figure:

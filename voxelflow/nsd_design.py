@@ -31,6 +31,12 @@ class ExperimentDesign:
     sharedix: np.ndarray
     trials_per_session: np.ndarray | None
 
+    def subject_image_ids(self, subject_number: int) -> np.ndarray:
+        """(n_images_per_subject,) sorted 0-based 73k ids of every image 1-based `subject_number` was to see."""
+        if not 1 <= subject_number <= len(self.subjectim):
+            raise InputError(f"{self.path} has subjects 1..{len(self.subjectim)}, not {subject_number}")
+        return np.unique(self.subjectim[subject_number - 1])
+
     def trial_image_ids(self, subject_number: int, n_trials: int) -> np.ndarray:
         """0-based 73k image id of each of the first `n_trials` trials of 1-based `subject_number`."""
         if not 1 <= subject_number <= len(self.subjectim):

@@ -8,9 +8,10 @@ Slow (about 35 min with two threads here): the generator has to be trained long 
 import numpy as np
 import pytest
 
-from voxelflow.decoders.generator import GeneratorConfig, ImageGenerator, resized_images, to_uint8
+from voxelflow.decoders.generator import GeneratorConfig, ImageGenerator, resized_images
 from voxelflow.encoders.backbones import GaborBackbone
 from voxelflow.encoders.ridge import RidgeEncoder
+from voxelflow.images import to_uint8
 from voxelflow.nsd_layout import NSDLayout, read_stimuli
 from voxelflow.synthesis.evaluation import synthesis_table, true_brain_scorer
 from voxelflow.synthesis.guidance import BrainGuidance, encoder_objective

@@ -4,8 +4,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from voxelflow.decoders.generator import resized_images, to_uint8
+from voxelflow.decoders.generator import resized_images
 from voxelflow.errors import InputError
+from voxelflow.images import to_uint8
 from voxelflow.mininsd.true_brain import TrueBrain
 from voxelflow.nsd_layout import NSDLayout, read_stimuli
 from voxelflow.synthesis.evaluation import natural_choices, synthesis_table, true_brain_scorer

@@ -80,11 +80,6 @@ def resized_images(images: np.ndarray, size: int) -> np.ndarray:
     return (to_unit_range(images, size).permute(0, 2, 3, 1).numpy() + 1) / 2
 
 
-def to_uint8(images: np.ndarray) -> np.ndarray:
-    """Images in [0, 1] (any shape) -> uint8, rounded; values outside [0, 1] are clipped."""
-    return np.round(np.clip(images, 0, 1) * 255).astype(np.uint8)
-
-
 class ImageGenerator:
     """fit(images, embeddings) / generate(embeddings, init_images, strength) / save(folder) / load(folder)."""
 

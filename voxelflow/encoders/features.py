@@ -75,8 +75,11 @@ def extract_features(backbone: nn.Module, stimuli_path: str | Path, image_ids: n
     log.info("wrote features of %d images to %s", len(image_ids), out_path)
 
 
-def load_features(path: str | Path, image_ids: np.ndarray | None = None, tokens: bool = False) -> Features:
-    """Features of `image_ids` (all if None), rows in the order of `image_ids`, as float32."""
+def load_features(path: str | Path | list, image_ids: np.ndarray | None = None, tokens: bool = False) -> Features:
+    """Features of `image_ids` (all if None), rows in the order of `image_ids`, as float32. `path` is one
+    features file or a list of them (e.g. several subjects'): each image is read from the first file holding it."""
+    if isinstance(path, (list, tuple)):
+        return _load_from_files([Path(p) for p in path], image_ids, tokens)
     path = Path(path)
     if not path.is_file():
         raise InputError(f"features file {path} does not exist; run the extract_features rule first")
@@ -98,6 +101,28 @@ def load_features(path: str | Path, image_ids: np.ndarray | None = None, tokens:
             token_array = np.empty((len(rows), *f["tokens"].shape[1:]), dtype=np.float32)
             token_array[order] = f["tokens"][np.sort(rows)]
         return Features(stored[rows], pooled, token_array)
+
+
+def _load_from_files(paths: list[Path], image_ids: np.ndarray | None, tokens: bool) -> Features:
+    stored = []
+    for path in paths:
+        with open_hdf5(path, "features") as f:
+            stored.append(f["image_ids"][()])
+    wanted = np.unique(np.concatenate(stored)) if image_ids is None else np.asarray(image_ids)
+    source = np.full(len(wanted), -1)
+    for index in range(len(paths) - 1, -1, -1):  # the first file holding an image wins
+        source[np.isin(wanted, stored[index])] = index
+    if (source < 0).any():
+        raise InputError(f"none of {', '.join(map(str, paths))} holds features of image {wanted[source < 0][0]}")
+    parts = {index: load_features(paths[index], wanted[source == index], tokens) for index in np.unique(source)}
+    first = next(iter(parts.values()))
+    pooled = np.empty((len(wanted), first.pooled.shape[1]), dtype=np.float32)
+    token_array = np.empty((len(wanted), *first.tokens.shape[1:]), dtype=np.float32) if tokens else None
+    for index, part in parts.items():
+        pooled[source == index] = part.pooled
+        if tokens:
+            token_array[source == index] = part.tokens
+    return Features(wanted, pooled, token_array)
 
 
 def backbone_spec_json(spec: dict) -> str:

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from voxelflow.decoders.generator import to_uint8
 from voxelflow.decoding_metrics import resize_images
 from voxelflow.encoders.backbones import images_to_tensor
+from voxelflow.images import to_uint8
 from voxelflow.mininsd.true_brain import TrueBrain
 
 Scorer = Callable[[np.ndarray], np.ndarray]

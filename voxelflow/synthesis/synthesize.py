@@ -8,11 +8,12 @@ import h5py
 import numpy as np
 
 from voxelflow.atomic_output import atomic_output
-from voxelflow.decoders.generator import ImageGenerator, to_uint8
+from voxelflow.decoders.generator import ImageGenerator
 from voxelflow.encoders.linear import LinearEncoder
 from voxelflow.encoders.transformer import TransformerEncoder
 from voxelflow.errors import InputError
 from voxelflow.file_reading import open_hdf5
+from voxelflow.images import to_uint8
 from voxelflow.synthesis.guidance import BrainGuidance
 from voxelflow.synthesis.stable_diffusion import StableDiffusionGenerator, is_stable_diffusion_folder
 

@@ -57,6 +57,13 @@ def study_inputs(wildcards):
     return {"study": [str(path) for path in files]}
 
 
+def design_input():
+    """The experiment design (which images each subject saw), or for the demo the folder it is written in."""
+    if config["dataset"] == "demo":
+        return mininsd_outputs()["nsddata"]
+    return str(NSDLayout(DATA_ROOT).expdesign)
+
+
 def stimuli_input():
     """The stimulus brick, or for the demo the folder the generator writes it in."""
     if config["dataset"] == "demo":
@@ -103,6 +110,8 @@ def final_outputs():
         outputs += expand("results/{subject}/figures/decoders/reconstructions.png", subject=SUBJECTS)
     if SYNTHESIS:
         outputs += expand("results/{subject}/synthesis/scores.tsv", subject=SUBJECTS)
+        outputs += expand("results/{subject}/figures/synthesis/{target}.png", subject=SUBJECTS,
+                          target=synthesis_targets())
     if "transformer" in ENCODERS:
         outputs += expand("results/{subject}/figures/transformer-{backbone}/routing.png", subject=SUBJECTS,
                           backbone=BACKBONES)
@@ -169,7 +178,7 @@ def reconstruction_inputs(wildcards):
         "decoder": f"results/{wildcards.subject}/decoders/contrastive/model.pt",
         "prior": f"results/{wildcards.subject}/decoders/reconstruction/prior.pt",
         "generator": generator_input(),
-        "features": f"results/features/{decoder_target()}.h5",
+        "features": f"results/features/{decoder_target()}/{wildcards.subject}.h5",
         "stimuli": stimuli_input(),
     }
     if config["decoders"]["reconstruction"]["low_level_size"] > 0:
@@ -178,6 +187,9 @@ def reconstruction_inputs(wildcards):
 
 
 SYNTHESIS = config.get("synthesis")
+# The synthesis settings that sampling reads (the rest, n_natural, only the grid and the scoring read).
+SYNTHESIS_SAMPLING = ("generator", "guide", "scale", "steps", "every", "through_denoiser", "gradient_checkpointing",
+                      "seed", "batch_size", "n_images")
 
 
 def study_roi_tables():

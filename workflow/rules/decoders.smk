@@ -4,7 +4,7 @@
 rule fit_contrastive:
     input:
         responses="results/{subject}/responses.h5",
-        features=lambda wc: f"results/features/{decoder_target()}.h5",
+        features=lambda wc: f"results/features/{decoder_target()}/{wc.subject}.h5",
     output:
         model="results/{subject}/decoders/contrastive/model.pt",
         retrieval="results/{subject}/decoders/contrastive/retrieval.json",
@@ -27,7 +27,7 @@ rule fit_prior:
     input:
         decoder="results/{subject}/decoders/contrastive/model.pt",
         responses="results/{subject}/responses.h5",
-        features=lambda wc: f"results/features/{decoder_target()}.h5",
+        features=lambda wc: f"results/features/{decoder_target()}/{wc.subject}.h5",
     output:
         prior="results/{subject}/decoders/reconstruction/prior.pt",
     params:
@@ -69,7 +69,7 @@ rule fit_low_level:
 rule train_generator:
     input:
         responses=expand("results/{subject}/responses.h5", subject=SUBJECTS),
-        features="results/features/{backbone}.h5",
+        features=expand("results/features/{{backbone}}/{subject}.h5", subject=SUBJECTS),
         stimuli=stimuli_input(),
     output:
         generator=directory("results/generator/{backbone}"),

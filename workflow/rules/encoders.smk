@@ -4,7 +4,7 @@
 rule fit_ridge:
     input:
         responses="results/{subject}/responses.h5",
-        features="results/features/{backbone}.h5",
+        features="results/features/{backbone}/{subject}.h5",
     output:
         model="results/{subject}/encoders/ridge/{backbone}/model.h5",
         scores="results/{subject}/encoders/ridge/{backbone}/scores.h5",
@@ -28,7 +28,7 @@ rule fit_ridge:
 rule fit_transformer:
     input:
         responses="results/{subject}/responses.h5",
-        features="results/features/{backbone}.h5",
+        features="results/features/{backbone}/{subject}.h5",
     output:
         model="results/{subject}/encoders/transformer/{backbone}/model.pt",
         scores="results/{subject}/encoders/transformer/{backbone}/scores.h5",
@@ -53,7 +53,8 @@ rule meta_train_in_context:
     input:
         responses=lambda wc: expand("results/{subject}/responses.h5",
                                     subject=in_context_training_subjects(wc.training_set)),
-        features="results/features/{backbone}.h5",
+        features=lambda wc: expand("results/features/{backbone}/{subject}.h5", backbone=wc.backbone,
+                                   subject=in_context_training_subjects(wc.training_set)),
     output:
         network="results/in_context/{backbone}/{training_set}/network.pt",
     params:
@@ -79,7 +80,7 @@ rule fit_in_context:
     input:
         network=in_context_network,
         responses="results/{subject}/responses.h5",
-        features="results/features/{backbone}.h5",
+        features="results/features/{backbone}/{subject}.h5",
     output:
         model="results/{subject}/encoders/in_context/{backbone}/model.h5",
         scores="results/{subject}/encoders/in_context/{backbone}/scores.h5",
@@ -103,7 +104,7 @@ rule few_shot_curve:
     input:
         network=in_context_network,
         responses="results/{subject}/responses.h5",
-        features="results/features/{backbone}.h5",
+        features="results/features/{backbone}/{subject}.h5",
     output:
         table="results/{subject}/encoders/in_context/{backbone}/few_shot.tsv",
         figure=report(
@@ -133,7 +134,7 @@ rule context_attention:
     input:
         network=in_context_network,
         responses="results/{subject}/responses.h5",
-        features="results/features/{backbone}.h5",
+        features="results/features/{backbone}/{subject}.h5",
         scores="results/{subject}/encoders/in_context/{backbone}/scores.h5",
         stimuli=stimuli_input(),
     output:

@@ -68,7 +68,7 @@ rule encoding_maps:
 rule transformer_routing:
     input:
         model="results/{subject}/encoders/transformer/{backbone}/model.pt",
-        features="results/features/{backbone}.h5",
+        features="results/features/{backbone}/{subject}.h5",
         responses="results/{subject}/responses.h5",
         stimuli=stimuli_input(),
     output:

@@ -6,20 +6,13 @@ rule synthesize:
         responses="results/{subject}/responses.h5",
         guide=synthesis_model("guide"),
         generator=synthesis_generator(),
-        stimuli=stimuli_input(),
     output:
         images="results/{subject}/synthesis/{target}.h5",
-        grid=report(
-            "results/{subject}/figures/synthesis/{target}.png",
-            caption="../report/synthesis_grid.rst",
-            category="Synthesis",
-            subcategory="{subject}",
-            labels={"figure": "{target}"},
-        ),
     wildcard_constraints:
         target="|".join(synthesis_targets()),
     params:
-        synthesis=SYNTHESIS,
+        settings={key: SYNTHESIS[key] for key in SYNTHESIS_SAMPLING},
+        target_spec=lambda wc: SYNTHESIS["targets"].get(wc.target, ""),
         backbone_spec=config["backbones"].get(SYNTHESIS["guide"]["backbone"]),
         device=config["device"],
     log:
@@ -32,6 +25,33 @@ rule synthesize:
         "../envs/voxelflow.yaml"
     script:
         "../scripts/synthesize.py"
+
+
+rule synthesis_grid:
+    input:
+        images="results/{subject}/synthesis/{target}.h5",
+        responses="results/{subject}/responses.h5",
+        stimuli=stimuli_input(),
+    output:
+        grid=report(
+            "results/{subject}/figures/synthesis/{target}.png",
+            caption="../report/synthesis_grid.rst",
+            category="Synthesis",
+            subcategory="{subject}",
+            labels={"figure": "{target}"},
+        ),
+    wildcard_constraints:
+        target="|".join(synthesis_targets()),
+    params:
+        target_spec=lambda wc: SYNTHESIS["targets"].get(wc.target, ""),
+        n_natural=SYNTHESIS["n_natural"],
+        seed=SYNTHESIS["seed"],
+    log:
+        "logs/{subject}/figures/synthesis-{target}.log",
+    conda:
+        "../envs/voxelflow.yaml"
+    script:
+        "../scripts/plot_synthesis_grid.py"
 
 
 rule score_synthesis:

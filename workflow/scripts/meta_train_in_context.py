@@ -13,10 +13,10 @@ NETWORK_KEYS = set(InContextConfig.__dataclass_fields__)
 
 def main(smk) -> None:
     datasets = {}
-    for subject, path in zip(smk.params.subjects, smk.input.responses):
+    for subject, path, features in zip(smk.params.subjects, smk.input.responses, smk.input.features):
         responses = read_responses(path)
         train = ~responses.is_test
-        datasets[subject] = (load_features(smk.input.features, responses.image_ids[train]).pooled,
+        datasets[subject] = (load_features(features, responses.image_ids[train]).pooled,
                              responses.responses[train])
     config = InContextConfig(**{k: v for k, v in smk.params.in_context.items() if k in NETWORK_KEYS})
     encoder = InContextEncoder(config, device=smk.params.device, checkpoint=smk.params.checkpoint)

@@ -8,13 +8,13 @@ import torch
 from voxelflow.atomic_output import atomic_output
 from voxelflow.decoders.contrastive import ContrastiveDecoder
 from voxelflow.decoders.evaluation import candidate_sets, reconstruction_table
-from voxelflow.decoders.generator import to_uint8
 from voxelflow.decoders.low_level import BlurryDecoder
 from voxelflow.decoders.prior import DiffusionPrior
 from voxelflow.decoders.reconstruction import load_generator, reconstruct
 from voxelflow.devices import resolve_device
 from voxelflow.encoders.backbones import build_backbone, images_to_tensor
 from voxelflow.figures import image_rows, metrics_table, save_figure
+from voxelflow.images import to_uint8
 from voxelflow.nsd_layout import read_stimuli
 from voxelflow.responses import read_responses
 from voxelflow.script_runner import run_reporting_errors
