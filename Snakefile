@@ -24,6 +24,16 @@ if SYNTHESIS:
     include: "workflow/rules/synthesis.smk"
 
 
+# Cheap plotting and summary rules run where snakemake runs; a cluster never queues them.
+localrules:
+    all,
+    encoding_roi_bars,
+    encoding_maps,
+    encoder_comparison,
+    decoding_summary,
+    synthesis_grid,
+
+
 rule all:
     default_target: True
     input:

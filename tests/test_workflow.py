@@ -274,6 +274,7 @@ def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
             assert f["images"].shape == (2, 16, 16, 3) and f.attrs["target"] == "faces" and f.attrs["scale"] > 0
         assert (tmp_path / f"results/{subject}/figures/synthesis/faces-minus-places.png").is_file()
     assert (tmp_path / "logs/subj01/preprocess.log").read_text()
+    assert (tmp_path / "logs/benchmarks/subj01/preprocess.tsv").is_file()  # every compute rule is benchmarked
     assert (tmp_path / "results/figures/encoding_roi_bars.png").is_file()
     assert (tmp_path / "results/generator/gabor/unet/config.json").is_file()
     assert (tmp_path / "results/decoding_metrics.tsv").read_text().count("\n") == 4  # header, 2 subjects, mean

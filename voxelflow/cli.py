@@ -26,6 +26,14 @@ def _preprocess(args: argparse.Namespace) -> None:
     write_responses(args.out, preprocess_study_subject(args.data_root, args.subject, options))
 
 
+def _benchmarks(args: argparse.Namespace) -> None:
+    from voxelflow.job_benchmarks import benchmark_table
+
+    table = benchmark_table(args.folder)
+    print(table.to_string(index=False, float_format=lambda x: f"{x:.1f}"))
+    print(f"total: {table['seconds'].sum():.0f} s of job time over {len(table)} jobs")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `voxelflow` command."""
     parser = argparse.ArgumentParser(prog="voxelflow", description=__doc__)
@@ -53,6 +61,10 @@ def main(argv: list[str] | None = None) -> None:
     pre.add_argument("--common-subjects", nargs="*", default=[], help="subjects of shared-common")
     pre.add_argument("--keep-trials", action="store_true", help="keep the training images' single trials")
     pre.set_defaults(run=_preprocess)
+
+    bench = commands.add_parser("benchmarks", help="per-job time and memory of a finished run, slowest first")
+    bench.add_argument("folder", type=Path, nargs="?", default=Path("logs/benchmarks"))
+    bench.set_defaults(run=_benchmarks)
 
     args = parser.parse_args(argv)
     run_reporting_errors(lambda: args.run(args))

@@ -13,6 +13,8 @@ rule fit_contrastive:
         device=config["device"],
     log:
         "logs/{subject}/decoders/contrastive.log",
+    benchmark:
+        "logs/benchmarks/{subject}/decoders/contrastive.tsv"
     threads: 2
     resources:
         gpu=1,
@@ -36,6 +38,8 @@ rule fit_prior:
         device=config["device"],
     log:
         "logs/{subject}/decoders/prior.log",
+    benchmark:
+        "logs/benchmarks/{subject}/decoders/prior.tsv"
     threads: 2
     resources:
         gpu=1,
@@ -57,8 +61,11 @@ rule fit_low_level:
         device=config["device"],
     log:
         "logs/{subject}/decoders/low_level.log",
+    benchmark:
+        "logs/benchmarks/{subject}/decoders/low_level.tsv"
     threads: 2
     resources:
+        gpu=1,
         mem_mb=16000,
     conda:
         "../envs/voxelflow.yaml"
@@ -79,6 +86,8 @@ rule train_generator:
         device=config["device"],
     log:
         "logs/generator/{backbone}.log",
+    benchmark:
+        "logs/benchmarks/generator/{backbone}.tsv"
     threads: 2
     resources:
         gpu=1,
@@ -116,6 +125,8 @@ rule reconstruct:
         device=config["device"],
     log:
         "logs/{subject}/decoders/reconstruct.log",
+    benchmark:
+        "logs/benchmarks/{subject}/decoders/reconstruct.tsv"
     threads: 2
     resources:
         gpu=1,

@@ -15,6 +15,8 @@ rule fit_ridge:
         device=config["device"],
     log:
         "logs/{subject}/encoders/ridge-{backbone}.log",
+    benchmark:
+        "logs/benchmarks/{subject}/encoders/ridge-{backbone}.tsv"
     threads: 2
     resources:
         gpu=1,
@@ -39,6 +41,8 @@ rule fit_transformer:
         device=config["device"],
     log:
         "logs/{subject}/encoders/transformer-{backbone}.log",
+    benchmark:
+        "logs/benchmarks/{subject}/encoders/transformer-{backbone}.tsv"
     threads: 2
     resources:
         gpu=1,
@@ -64,6 +68,8 @@ rule meta_train_in_context:
         device=config["device"],
     log:
         "logs/in_context/{backbone}-{training_set}.log",
+    benchmark:
+        "logs/benchmarks/in_context/{backbone}-{training_set}.tsv"
     wildcard_constraints:
         training_set="fixed|without-.+",
     threads: 2
@@ -91,8 +97,11 @@ rule fit_in_context:
         device=config["device"],
     log:
         "logs/{subject}/encoders/in_context-{backbone}.log",
+    benchmark:
+        "logs/benchmarks/{subject}/encoders/in_context-{backbone}.tsv"
     threads: 2
     resources:
+        gpu=1,
         mem_mb=16000,
     conda:
         "../envs/voxelflow.yaml"
@@ -121,8 +130,11 @@ rule few_shot_curve:
         device=config["device"],
     log:
         "logs/{subject}/encoders/few_shot-{backbone}.log",
+    benchmark:
+        "logs/benchmarks/{subject}/encoders/few_shot-{backbone}.tsv"
     threads: 2
     resources:
+        gpu=1,
         mem_mb=16000,
     conda:
         "../envs/voxelflow.yaml"

@@ -15,6 +15,8 @@ rule extract_features:
         device=config["device"],
     log:
         "logs/features/{backbone}-{subject}.log",
+    benchmark:
+        "logs/benchmarks/features/{backbone}-{subject}.tsv"
     threads: 2
     resources:
         gpu=1,

@@ -12,6 +12,8 @@ rule make_mininsd:
         subjects=SUBJECTS,
     log:
         "logs/make_mininsd.log",
+    benchmark:
+        "logs/benchmarks/make_mininsd.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -32,6 +34,8 @@ rule preprocess_subject:
         common_subjects=SUBJECTS if config["preprocess"]["test_split"] == "shared-common" else [],
     log:
         "logs/{subject}/preprocess.log",
+    benchmark:
+        "logs/benchmarks/{subject}/preprocess.tsv"
     threads: 1
     resources:
         mem_mb=16000,

@@ -17,6 +17,8 @@ rule synthesize:
         device=config["device"],
     log:
         "logs/{subject}/synthesis/{target}.log",
+    benchmark:
+        "logs/benchmarks/{subject}/synthesis/{target}.tsv"
     threads: 2
     resources:
         gpu=1,
@@ -72,8 +74,11 @@ rule score_synthesis:
         device=config["device"],
     log:
         "logs/{subject}/synthesis/score.log",
+    benchmark:
+        "logs/benchmarks/{subject}/synthesis/score.tsv"
     threads: 2
     resources:
+        gpu=1,
         mem_mb=16000,
     conda:
         "../envs/voxelflow.yaml"
