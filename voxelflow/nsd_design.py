@@ -104,14 +104,24 @@ def check_against_stim_info(path: str | Path, subject_number: int, trial_image_i
     _check_trials(path, subject_number, trial_image_ids, trial, image)
 
 
+def _read_behavior(path: Path, columns: list[str]) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, sep="\t", usecols=columns)
+    except (OSError, ValueError, pd.errors.ParserError) as err:
+        raise InputError(f"cannot read {path}: {err}") from None
+
+
+def behavior_trials_per_session(path: str | Path, n_sessions: int) -> np.ndarray:
+    """Acquired trials in each of sessions 1..n_sessions by NSD's `behav/responses.tsv`: (n_sessions,) int."""
+    counts = _read_behavior(Path(path), ["SESSION"])["SESSION"].value_counts()
+    return np.array([int(counts.get(s, 0)) for s in range(1, n_sessions + 1)])
+
+
 def check_against_behavior(path: str | Path, subject_number: int, trial_image_ids: np.ndarray) -> None:
     """Cross-check the trial -> image map with NSD's `behav/responses.tsv` (one row per acquired trial, in
     SESSION, RUN, TRIAL order, `73KID` 1-based)."""
     path = Path(path)
-    try:
-        table = pd.read_csv(path, sep="\t", usecols=["SESSION", "RUN", "TRIAL", "73KID"])
-    except (OSError, ValueError, pd.errors.ParserError) as err:
-        raise InputError(f"cannot read {path}: {err}") from None
+    table = _read_behavior(path, ["SESSION", "RUN", "TRIAL", "73KID"])
     table = table.sort_values(["SESSION", "RUN", "TRIAL"], kind="stable")
     image = table["73KID"].to_numpy() - 1
     _check_trials(path, subject_number, trial_image_ids, np.arange(len(image)), image)

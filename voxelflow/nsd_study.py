@@ -11,7 +11,6 @@ from pathlib import Path
 import h5py
 import nibabel as nib
 import numpy as np
-import pandas as pd
 
 from voxelflow.atlases.label_tables import read_label_table
 from voxelflow.atlases.roi_masks import RoiSet, hemispheres_from_volumes, voxel_labels
@@ -19,6 +18,7 @@ from voxelflow.errors import InputError
 from voxelflow.nsd_betas import read_masked_betas
 from voxelflow.nsd_design import (
     ExperimentDesign,
+    behavior_trials_per_session,
     check_against_behavior,
     check_against_stim_info,
     read_expdesign,
@@ -88,7 +88,7 @@ def select_sessions(sessions, available: list[int], subject: str) -> list[int]:
     if sessions in (None, "all"):
         return list(available)
     if isinstance(sessions, int) and not isinstance(sessions, bool):
-        if not 1 <= sessions:
+        if sessions < 1:
             raise InputError(f"preprocess.sessions must be at least 1, got {sessions}")
         chosen = list(range(1, min(sessions, len(available)) + 1))
         if sessions > len(available):
@@ -253,9 +253,7 @@ class NSDStudy:
         behaviour file, else every session must hold as many trials as the first (NSD: 750)."""
         expected, source = self.design.trials_per_session, str(self.design.path)
         if expected is None and self.layout.behavior(subject).is_file():
-            table = pd.read_csv(self.layout.behavior(subject), sep="\t", usecols=["SESSION"])
-            counts = table["SESSION"].value_counts()
-            expected = np.array([int(counts.get(s, 0)) for s in range(1, len(paths) + 1)])
+            expected = behavior_trials_per_session(self.layout.behavior(subject), len(paths))
             source = str(self.layout.behavior(subject))
         if expected is None:
             expected, source = np.full(len(paths), trials[0]), f"the first session ({paths[0].name})"
