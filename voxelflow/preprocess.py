@@ -98,8 +98,10 @@ class _MissingCounts:
 
 
 def add_session(subject: Subject, index: int, sums: RepeatSums, zscore_stats: str = "all",
-                missing: _MissingCounts | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Read, z-score and add 0-based session `index` of `subject` into `sums`.
+                missing: _MissingCounts | None = None,
+                test_ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Read, z-score and add 0-based session `index` of `subject` into `sums`. With zscore_stats "train" the
+    statistics leave out the trials of `test_ids` (default: the shared images).
 
     Returns the z-scored betas (n_trials, n_voxels), 0 where missing, and the (n_voxels,) bool mask of voxels
     missing in this session (module docstring), which are left out of the sums' counts.
@@ -110,7 +112,8 @@ def add_session(subject: Subject, index: int, sums: RepeatSums, zscore_stats: st
     nonfinite = ~np.isfinite(betas).all(axis=0)
     invalid = nonfinite.copy() if valid is None else nonfinite | ~valid
     betas[:, invalid] = 0.0
-    stats_rows = None if zscore_stats == "all" else ~np.isin(trial_ids, subject.shared_image_ids)
+    held_out = subject.shared_image_ids if test_ids is None else test_ids
+    stats_rows = None if zscore_stats == "all" else ~np.isin(trial_ids, held_out)
     betas, constant = _zscore(betas, stats_rows)
     constant &= ~invalid
     invalid |= constant
@@ -167,7 +170,7 @@ def preprocess_subject(subject: Subject, zscore_stats: str = "all", ncsnr_source
     """Turn a subject's single-trial betas into trial-averaged responses and noise ceilings.
 
     zscore_stats: "all" z-scores each session over all its trials (NSD, Algonauts);
-        "train" uses only the non-shared trials for the statistics (no test leakage).
+        "train" uses only the training images' trials for the statistics (no test leakage).
     ncsnr_source: "study" uses the study's ncsnr file, "estimated" estimates it from
         the repeats, "auto" uses the study's when it ships one.
     test_ids: 0-based ids of the test images (default: the shared images the subject saw);
@@ -188,13 +191,12 @@ def preprocess_subject(subject: Subject, zscore_stats: str = "all", ncsnr_source
     missing = _MissingCounts.zeros(n_voxels)
     kept: list[tuple[np.ndarray, np.ndarray, int]] = []
     for index, path in enumerate(tqdm(subject.session_paths, desc=f"{subject.name} sessions", unit="session")):
-        z, _ = add_session(subject, index, sums, zscore_stats, missing)
+        z, _ = add_session(subject, index, sums, zscore_stats, missing, test_ids)
         ids = subject.trial_image_ids[index]
         if keep_trials:
             train_rows = ~np.isin(ids, test_ids)
             kept.append((z[train_rows], ids[train_rows], subject.session_numbers[index]))
         log.info("%s: read %s (%d trials)", subject.name, path.name, len(ids))
-    del z
 
     counts = sums.counts
     partial, valid_counts = sums.valid_counts()
