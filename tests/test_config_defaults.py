@@ -7,24 +7,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from voxelflow.decoders.contrastive import ContrastiveConfig
-from voxelflow.decoders.generator import GeneratorConfig
-from voxelflow.decoders.prior import PriorConfig
-from voxelflow.encoders.in_context import InContextConfig
-from voxelflow.encoders.transformer import TransformerConfig
 from voxelflow.mininsd import MiniNSDConfig
+from voxelflow.model_configs import MODEL_BLOCKS
 from voxelflow.preprocess import PreprocessOptions
 
 SCHEMA = yaml.safe_load((Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml").read_text())
-BLOCKS = {
-    "encoders.transformer": TransformerConfig,
-    "encoders.in_context": InContextConfig,
-    "decoders.contrastive": ContrastiveConfig,
-    "decoders.reconstruction.prior": PriorConfig,
-    "decoders.reconstruction.train_generator": GeneratorConfig,
-    "mininsd": MiniNSDConfig,
-    "preprocess": PreprocessOptions,
-}
+BLOCKS = {**MODEL_BLOCKS, "mininsd": MiniNSDConfig, "preprocess": PreprocessOptions}
 
 
 @pytest.mark.parametrize("block", BLOCKS)

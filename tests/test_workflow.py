@@ -92,6 +92,10 @@ def test_bad_synthesis_config_is_a_clear_error(tmp_path, change, message):
     (lambda c: c["synthesis"]["targets"].update(faces="floc-face"), "synthesis.targets.faces: unknown ROI 'floc-face'"),
     (lambda c: c["encoders"]["transformer"].update(partition="stream"), "partition: 'stream' is not an ROI family"),
     (lambda c: c["decoders"]["contrastive"].update(train_on="trials"), "train_on: trials needs preprocess.keep_trials"),
+    (lambda c: c["encoders"]["transformer"].update(n_heads=3), "encoders.transformer.d_model (64) must be divisible "
+                                                               "by n_heads (3)"),
+    (lambda c: c["encoders"]["in_context"].update(context_min=500), "encoders.in_context needs 2 <= context_min <= "
+                                                                    "context_max"),
     (lambda c: c["backbones"]["tiny-clip"].update(pretrained="/weights/none.bin"),
      "config.yaml: backbones.tiny-clip.pretrained: /weights/none.bin does not exist"),
     (lambda c: c["decoders"]["reconstruction"].update(metric_networks={"alexnet": "/w/alexnet.pth"}),

@@ -11,7 +11,7 @@ MindEye trains the prior jointly instead; here the prior is fitted afterwards on
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -24,37 +24,10 @@ from voxelflow.decoders.training import train_epochs
 from voxelflow.decoding_metrics import retrieval_top1
 from voxelflow.devices import resolve_device
 from voxelflow.encoders.checkpoints import read_model_file
-from voxelflow.errors import InputError, check_model_config
+from voxelflow.errors import InputError
+from voxelflow.model_configs import ContrastiveConfig
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class ContrastiveConfig:
-    """Hyper-parameters; the defaults are MindEye's (hidden 4096, 4 residual blocks, 240 epochs of 32)."""
-
-    hidden: int = 4096
-    n_blocks: int = 4
-    projector_hidden: int = 2048
-    dropout_input: float = 0.5
-    dropout: float = 0.15
-    epochs: int = 240
-    batch_size: int = 32
-    lr: float = 3e-4
-    weight_decay: float = 1e-2
-    mixup_pct: float = 0.33
-    mixco_beta: float = 0.15
-    mixco_temperature: float = 0.006
-    soft_clip_temperature_start: float = 0.004
-    soft_clip_temperature_end: float = 0.0075
-    mse_weight: float = 10.0
-    seed: int = 0
-
-    def validate(self) -> None:
-        check_model_config("decoders.contrastive", self, ("hidden", "projector_hidden", "epochs", "batch_size"))
-        if self.n_blocks < 0 or not 0 <= self.mixup_pct <= 1:
-            raise InputError(f"decoders.contrastive: n_blocks must be >= 0 and mixup_pct in [0, 1], got "
-                             f"{self.n_blocks} and {self.mixup_pct}")
 
 
 class ResidualBlock(nn.Module):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
@@ -29,33 +29,19 @@ from voxelflow.decoders.sampling import denoising_loop, pixels_to_unit
 from voxelflow.decoders.training import one_cycle
 from voxelflow.devices import resolve_device
 from voxelflow.errors import InputError
+from voxelflow.model_configs import GeneratorConfig
 
 log = logging.getLogger(__name__)
 
 GENERATOR_FILE = "voxelflow_generator.json"
 
 
-@dataclass
-class GeneratorConfig:
-    """Size and training of the pixel-space generator (the demo's; real runs load a trained folder)."""
-
-    image_size: int = 32
-    channels: tuple[int, ...] = (16, 32, 64)
-    steps: int = 1500
-    batch_size: int = 32
-    lr: float = 1e-3
-    cond_drop: float = 0.1
-    seed: int = 0
-
-
 def build_unet(config: GeneratorConfig, embedding_dim: int) -> UNet2DConditionModel:
     """A small UNet: plain ResNet blocks at full resolution, cross-attention to the embedding tokens at the
     lowest; their mean is also added to the timestep embedding of every block (as unCLIP conditions on
     image embeddings), which is what makes a small model learn the conditioning quickly."""
+    config.validate()
     n = len(config.channels)
-    if n < 2 or config.image_size % 2 ** (n - 1):
-        raise InputError(f"decoders.generator: needs at least 2 channel levels and an image_size divisible by "
-                         f"{2 ** (n - 1)}, got {list(config.channels)} and {config.image_size}")
     return UNet2DConditionModel(
         sample_size=config.image_size, in_channels=3, out_channels=3, layers_per_block=1,
         block_out_channels=tuple(config.channels),

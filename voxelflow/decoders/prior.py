@@ -10,7 +10,7 @@ All embeddings are (n, t, d) float32 in the target backbone's units.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -23,28 +23,10 @@ from voxelflow.decoders.contrastive import as_tokens
 from voxelflow.decoders.training import train_epochs
 from voxelflow.devices import resolve_device
 from voxelflow.encoders.checkpoints import read_model_file
-from voxelflow.errors import InputError, check_model_config
+from voxelflow.errors import InputError
+from voxelflow.model_configs import PriorConfig
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class PriorConfig:
-    """Hyper-parameters; MindEye's prior is 6 layers of width 768 with 12 heads and 100 timesteps."""
-
-    width: int = 768
-    n_layers: int = 6
-    n_heads: int = 12
-    timesteps: int = 100
-    cond_drop: float = 0.2
-    epochs: int = 100
-    batch_size: int = 32
-    lr: float = 3e-4
-    seed: int = 0
-
-    def validate(self) -> None:
-        check_model_config("decoders.prior", self, ("width", "n_layers", "n_heads", "timesteps", "epochs",
-                                                    "batch_size"), width="width")
 
 
 class PriorDenoiser(nn.Module):

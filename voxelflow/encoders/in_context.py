@@ -27,7 +27,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -39,39 +39,10 @@ from voxelflow.atomic_output import atomic_output
 from voxelflow.devices import resolve_device
 from voxelflow.encoders.checkpoints import data_fingerprint, load_checkpoint, read_model_file, save_checkpoint
 from voxelflow.encoders.linear import LinearEncoder, check_pair
-from voxelflow.errors import InputError, check_model_config
+from voxelflow.errors import InputError
+from voxelflow.model_configs import InContextConfig
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class InContextConfig:
-    """Hyper-parameters of the in-context encoder (BraInCoRL: width 560-1200, 20 layers, 10 heads, 4 registers,
-    context 30-500, 100 queries, batch 64; the defaults here, the same as the config schema's, are a CPU-sized
-    version)."""
-
-    width: int = 64
-    n_layers: int = 2
-    n_heads: int = 4
-    n_registers: int = 4
-    context_min: int = 10
-    context_max: int = 100
-    n_query: int = 50
-    batch_voxels: int = 64
-    steps: int = 1000
-    lr: float = 3e-3
-    weight_decay: float = 0.01
-    eval_every: int = 250
-    patience: int = 5
-    seed: int = 0
-
-    def validate(self) -> None:
-        check_model_config("encoders.in_context", self, ("width", "n_layers", "n_heads", "n_registers", "n_query",
-                                                         "batch_voxels", "steps", "eval_every", "patience"),
-                           width="width")
-        if not 2 <= self.context_min <= self.context_max:
-            raise InputError(f"encoders.in_context needs 2 <= context_min <= context_max, got "
-                             f"{self.context_min} and {self.context_max}")
 
 
 class ContextBlock(nn.Module):

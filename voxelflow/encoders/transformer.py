@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +23,9 @@ from voxelflow.atlases.roi_masks import RoiSet
 from voxelflow.atomic_output import atomic_output
 from voxelflow.devices import resolve_device
 from voxelflow.encoders.checkpoints import data_fingerprint, load_checkpoint, read_model_file, save_checkpoint
-from voxelflow.errors import InputError, check_model_config
+from voxelflow.errors import InputError
 from voxelflow.metrics import pearson_r
+from voxelflow.model_configs import TransformerConfig
 
 log = logging.getLogger(__name__)
 
@@ -107,32 +108,6 @@ class BrainTransformer(nn.Module):
         sorted_pred = torch.cat([out[:, g] @ self.readout[b[g]:b[g + 1]].T for g in range(self.n_groups)], dim=1)
         predicted = sorted_pred[:, self.unsort] + self.bias
         return (predicted, attention) if return_attention else predicted
-
-
-@dataclass
-class TransformerConfig:
-    """Hyper-parameters of the transformer encoder (defaults follow Adeli et al. at small scale)."""
-
-    partition: str = "streams"
-    split_hemispheres: bool = True
-    queries_per_roi: int = 1
-    d_model: int = 128
-    n_layers: int = 1
-    n_heads: int = 4
-    dropout: float = 0.1
-    epochs: int = 60
-    lr: float = 1e-3
-    weight_decay: float = 1e-2
-    batch_size: int = 32
-    val_fraction: float = 0.1
-    patience: int = 8
-    seed: int = 0
-
-    def validate(self) -> None:
-        check_model_config("encoders.transformer", self, ("queries_per_roi", "d_model", "n_layers", "n_heads",
-                                                          "epochs", "batch_size", "patience"), width="d_model")
-        if not 0 < self.val_fraction < 0.5:
-            raise InputError(f"encoders.transformer.val_fraction must be in (0, 0.5), got {self.val_fraction}")
 
 
 def voxel_groups(rois: RoiSet, partition: str, hemisphere: np.ndarray | None) -> tuple[np.ndarray, list[str]]:

@@ -6,6 +6,7 @@ from snakemake.utils import validate
 
 from voxelflow.config_check import config_problem
 from voxelflow.errors import InputError
+from voxelflow.model_configs import validate_model_blocks
 from voxelflow.nsd_layout import NSDLayout
 
 CONFIG_SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
@@ -234,6 +235,7 @@ def check_config_paths():
 
 
 try:
+    validate_model_blocks(config)
     check_roi_names()
     check_config_paths()
 except InputError as err:
