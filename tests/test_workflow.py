@@ -212,6 +212,14 @@ def test_adding_a_backbone_plans_only_its_jobs(finished_nsd_run):
     assert "synthesize" not in planned and "fit_contrastive" not in planned  # they use other backbones
 
 
+def test_an_unknown_subject_stops_the_plan(tmp_path, mini_root):
+    config = {**_shipped_config(), "dataset": "nsd", "data_root": str(mini_root), "subjects": ["subj01", "subj07"]}
+    proc = _run(tmp_path, config, "-n")
+    assert proc.returncode != 0
+    output = proc.stdout + proc.stderr
+    assert "unknown subject 'subj07': " in output and "has subj01, subj02, subj03, subj04" in output
+
+
 def test_in_context_with_one_subject_is_a_clear_error(tmp_path):
     proc = _run(tmp_path, {**_shipped_config(), "subjects": ["subj01"]}, "-n")
     assert proc.returncode != 0

@@ -124,6 +124,13 @@ class NSDStudy:
         """Subjects with a betas folder, e.g. ["subj01", "subj02"]."""
         return sorted(p.name for p in self.layout.subjects_dir.iterdir() if SUBJECT_PATTERN.match(p.name))
 
+    def check_subject(self, name: str) -> None:
+        """An InputError listing the study's subjects unless it has `name`."""
+        if name not in self.subjects:
+            raise InputError(
+                f"unknown subject {name!r}: {self.layout.subjects_dir} has {', '.join(self.subjects) or 'none'}"
+            )
+
     @cached_property
     def design(self) -> ExperimentDesign:
         return read_expdesign(self.layout.expdesign)
@@ -131,10 +138,7 @@ class NSDStudy:
     def subject(self, name: str, mask_roi: str = "nsdgeneral", sessions="all") -> Subject:
         """Open subject `name` masked to the voxels with a label > 0 in ROI volume `mask_roi`, using
         `sessions` ("all", the first N, or a list of 1-based session numbers)."""
-        if name not in self.subjects:
-            raise InputError(
-                f"unknown subject {name!r}: {self.layout.subjects_dir} has {', '.join(self.subjects) or 'none'}"
-            )
+        self.check_subject(name)
         mask_path = self.layout.roi(name, mask_roi)
         if not mask_path.is_file():
             available = sorted(p.name.removesuffix(".nii.gz") for p in self.layout.roi_dir(name).glob("*.nii.gz"))

@@ -235,6 +235,9 @@ def check_config_paths():
 
 
 try:
+    if config["dataset"] != "demo":
+        for subject in SUBJECTS:
+            nsd_study().check_subject(subject)
     validate_model_blocks(config)
     check_roi_names()
     check_config_paths()
