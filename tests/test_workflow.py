@@ -169,12 +169,22 @@ def _pretend_finished(workdir: Path, config: dict) -> None:
     assert _planned(_run(workdir, config, "-n")) == {}
 
 
+@pytest.fixture(scope="module")
+def finished_nsd_workdir(tmp_path_factory, mini_root):
+    """A work folder where an NSD-mode run of subj01 and subj02 counts as done (tests only plan in it)."""
+    workdir = tmp_path_factory.mktemp("finished")
+    _pretend_finished(workdir, _finished_config(mini_root))
+    return workdir
+
+
+def _finished_config(mini_root) -> dict:
+    return {**_shipped_config(), "dataset": "nsd", "data_root": str(mini_root), "subjects": ["subj01", "subj02"]}
+
+
 @pytest.fixture()
-def finished_nsd_run(tmp_path, mini_root):
-    """An NSD-mode config with subj01 and subj02 whose whole DAG counts as done."""
-    config = {**_shipped_config(), "dataset": "nsd", "data_root": str(mini_root), "subjects": ["subj01", "subj02"]}
-    _pretend_finished(tmp_path, config)
-    return tmp_path, config
+def finished_nsd_run(finished_nsd_workdir, mini_root):
+    """The finished work folder and a fresh copy of its config for a test to edit."""
+    return finished_nsd_workdir, _finished_config(mini_root)
 
 
 def test_adding_a_subject_plans_only_its_jobs_and_the_pooled_ones(finished_nsd_run):
