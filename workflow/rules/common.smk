@@ -37,7 +37,7 @@ def mininsd_outputs():
 
 
 def nsd_study():
-    """The configured NSD copy, opened once (it checks that data_root is one)."""
+    """The configured NSD copy (an InputError if data_root is not one)."""
     from voxelflow.nsd_study import NSDStudy
 
     pre = config["preprocess"]
