@@ -23,14 +23,12 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from voxelflow.errors import InputError
 
 log = logging.getLogger(__name__)
 
-HEMISPHERES = ("lh", "rh")
-# The families whose labels are what the field means by a plain name ("hV4", "FFA-1", "PPA").
-FIELD_FAMILIES = ("prf-visualrois", "floc-faces", "floc-bodies", "floc-places", "floc-words")
 # Plain names for unions of one family's labels.
 FIELD_UNIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "V1": ("prf-visualrois", ("V1v", "V1d")),
@@ -115,7 +113,7 @@ class RoiSet:
     @staticmethod
     def _plain_family(label: str, families: list[str]) -> str | None:
         """The family a plain label name means (rule 5), or None if the name is ambiguous."""
-        preferred = [f for f in families if f in FIELD_FAMILIES or f.startswith("floc-")]
+        preferred = [f for f in families if f == "prf-visualrois" or f.startswith("floc-")]  # the field's own
         if len(preferred) == 1:
             return preferred[0]
         return families[0] if len(families) == 1 else None
@@ -156,7 +154,7 @@ class RoiSet:
         if not close:
             close = [k for k in known if k.lower() == name.lower()]
         hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
-        plain = [k for k in known if "." not in k or k.split(".")[0] in HEMISPHERES]
+        plain = [k for k in known if "." not in k]
         raise InputError(f"unknown ROI {name!r}; {hint}known ROIs: {', '.join(plain)} "
                          f"(or any label as family.label)")
 
@@ -220,8 +218,6 @@ def hemispheres_from_volumes(lh: list[np.ndarray], rh: list[np.ndarray], ijk: np
         raise InputError("the lh./rh. ROI volumes place none of the voxels in either hemisphere")
     out = np.where(votes > 0, "lh", "rh").astype("<U2")
     if not placed.all():
-        from scipy.spatial import cKDTree
-
         _, nearest = cKDTree(ijk[placed]).query(ijk[~placed])
         out[~placed] = out[placed][nearest]
         log.info("%d voxels lie in neither hemisphere's ROI volumes; each took its nearest voxel's hemisphere",
