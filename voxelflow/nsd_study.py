@@ -15,6 +15,7 @@ import numpy as np
 from voxelflow.atlases.label_tables import read_label_table
 from voxelflow.atlases.roi_masks import RoiSet, hemispheres_from_volumes, voxel_labels
 from voxelflow.errors import InputError
+from voxelflow.file_reading import load_nifti
 from voxelflow.nsd_betas import read_masked_betas
 from voxelflow.nsd_design import (
     ExperimentDesign,
@@ -297,10 +298,7 @@ class NSDStudy:
 
 def _load_volume(path: Path, grid: tuple | None = None) -> nib.Nifti1Image:
     """A 3-D NIfTI volume, checked to lie on `grid` when given."""
-    try:
-        image = nib.load(path)
-    except Exception as err:
-        raise InputError(f"cannot read {path}: {err}") from None
+    image = load_nifti(path, "volume")
     if grid is not None and tuple(image.shape[:3]) != tuple(grid):
         raise InputError(f"{path} has volume shape {tuple(image.shape[:3])} but the voxel mask has {tuple(grid)}")
     return image
