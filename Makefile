@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet -c constraints.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-slow test-gpu lint bench clean
+.PHONY: install demo demo-full test test-slow test-slurm test-gpu lint bench clean
 
 install: $(STAMP)
 
@@ -25,6 +25,13 @@ test: install
 ## make test-slow: end-to-end tests that run Snakemake itself.
 test-slow: install
 	$(BIN)/python -m pytest -m slow
+
+## make test-slurm: the workflow through profiles/slurm on a real single-node SLURM cluster
+## (.ci/slurm-cluster installs Debian's SLURM and starts it; needs root). CI runs it.
+test-slurm: install
+	$(PIP) -e '.[slurm]'
+	bash .ci/slurm-cluster start
+	$(BIN)/python -m pytest -m slurm
 
 ## make test-gpu: the same code paths on CUDA (on a GPU machine).
 test-gpu: install
