@@ -14,9 +14,17 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) -e '.[test]'
 	touch $@
 
-## make demo: run the whole DAG on the built-in mini-NSD (config.yaml as shipped).
+## make demo: run the whole DAG on the built-in mini-NSD (config.yaml as shipped), then its report.
+## One thread a job, so the 2 cores of a laptop run two jobs at once.
 demo: install
-	$(BIN)/snakemake
+	$(BIN)/snakemake --max-threads 1
+	$(BIN)/snakemake --report report.html
+
+## make demo-full: the same at full quality (configs/demo-full.yaml: 4 subjects, 2 backbones, 4000
+## generator steps; about an hour and a half on 2 cores).
+demo-full: install
+	$(BIN)/snakemake --configfile config.yaml configs/demo-full.yaml
+	$(BIN)/snakemake --configfile config.yaml configs/demo-full.yaml --report report.html
 
 ## make test: the fast test suite (what CI runs first).
 test: install

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from threadpoolctl import threadpool_limits
+
 from voxelflow.errors import InputError
 
 log = logging.getLogger("voxelflow")
@@ -26,13 +28,30 @@ def setup_logging(log_path: str | Path | None = None) -> None:
     logging.captureWarnings(True)
 
 
-def run_reporting_errors(task: Callable[[], None], log_path: str | Path | None = None) -> None:
-    """Run `task`; on InputError, or a full disk or denied permission, log one line and exit with status 1.
+def limit_threads(threads: int) -> None:
+    """Hold this process to `threads` CPU threads: the BLAS and OpenMP pools, and torch's when it is loaded.
+
+    A Snakemake `script:` job is not limited by its rule's `threads` otherwise (only `shell:` jobs get
+    OMP_NUM_THREADS), so two jobs would each use every core, and a trained model would depend on the
+    machine's core count rather than on the rule.
+    """
+    threadpool_limits(threads)
+    torch = sys.modules.get("torch")  # never imported here: the core stays torch-free
+    if torch is not None:
+        torch.set_num_threads(threads)
+
+
+def run_reporting_errors(task: Callable[[], None], log_path: str | Path | None = None,
+                         threads: int | None = None) -> None:
+    """Run `task` (with at most `threads` CPU threads, when given); on InputError, or a full disk or denied
+    permission, log one line and exit with status 1.
 
     Any other exception is a bug: it is logged with its traceback (so the log file
     holds it) and raised again.
     """
     setup_logging(log_path)
+    if threads:
+        limit_threads(threads)
     try:
         task()
     except InputError as err:

@@ -20,4 +20,4 @@ def main(smk) -> None:
                      attrs={"backbone": smk.wildcards.backbone, "spec": backbone_spec_json(spec)})
 
 
-run_reporting_errors(lambda: main(snakemake), snakemake.log[0])  # noqa: F821 - injected by Snakemake
+run_reporting_errors(lambda: main(snakemake), snakemake.log[0], snakemake.threads)  # noqa: F821 (Snakemake)

@@ -26,4 +26,4 @@ def main(smk) -> None:
                                    "n_test": int(test.sum()), **retrieval}, indent=1))
 
 
-run_reporting_errors(lambda: main(snakemake), snakemake.log[0])  # noqa: F821 - injected by Snakemake
+run_reporting_errors(lambda: main(snakemake), snakemake.log[0], snakemake.threads)  # noqa: F821 (Snakemake)

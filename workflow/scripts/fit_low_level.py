@@ -14,4 +14,4 @@ def main(smk) -> None:
     decoder.fit(responses.responses[train], images).save(smk.output.model)
 
 
-run_reporting_errors(lambda: main(snakemake), snakemake.log[0])  # noqa: F821 - injected by Snakemake
+run_reporting_errors(lambda: main(snakemake), snakemake.log[0], snakemake.threads)  # noqa: F821 (Snakemake)

@@ -18,4 +18,4 @@ def main(smk) -> None:
     prior.save(smk.output.prior)
 
 
-run_reporting_errors(lambda: main(snakemake), snakemake.log[0])  # noqa: F821 - injected by Snakemake
+run_reporting_errors(lambda: main(snakemake), snakemake.log[0], snakemake.threads)  # noqa: F821 (Snakemake)

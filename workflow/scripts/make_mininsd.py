@@ -13,4 +13,4 @@ def main(smk) -> None:
     write_mininsd(root, config)
 
 
-run_reporting_errors(lambda: main(snakemake), snakemake.log[0])  # noqa: F821 - injected by Snakemake
+run_reporting_errors(lambda: main(snakemake), snakemake.log[0], snakemake.threads)  # noqa: F821 (Snakemake)

@@ -24,4 +24,4 @@ def main(smk) -> None:
     Path(smk.params.checkpoint).unlink(missing_ok=True)  # kept only across failed runs, so a rerun resumes
 
 
-run_reporting_errors(lambda: main(snakemake), snakemake.log[0])  # noqa: F821 - injected by Snakemake
+run_reporting_errors(lambda: main(snakemake), snakemake.log[0], snakemake.threads)  # noqa: F821 (Snakemake)

@@ -33,4 +33,4 @@ def main(smk) -> None:
     save_figure(image_rows(images, names, titles), smk.output[0])
 
 
-run_reporting_errors(lambda: main(snakemake), snakemake.log[0])  # noqa: F821 - injected by Snakemake
+run_reporting_errors(lambda: main(snakemake), snakemake.log[0], snakemake.threads)  # noqa: F821 (Snakemake)

@@ -13,4 +13,4 @@ def main(smk) -> None:
     save_figure(paired_scatter(ridge.r, transformer.r, groups, "ridge", "transformer"), smk.output[0])
 
 
-run_reporting_errors(lambda: main(snakemake), snakemake.log[0])  # noqa: F821 - injected by Snakemake
+run_reporting_errors(lambda: main(snakemake), snakemake.log[0], snakemake.threads)  # noqa: F821 (Snakemake)

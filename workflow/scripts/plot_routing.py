@@ -19,4 +19,4 @@ def main(smk) -> None:
     save_figure(attention_routing(grids, encoder.group_names_, examples), smk.output[0])
 
 
-run_reporting_errors(lambda: main(snakemake), snakemake.log[0])  # noqa: F821 - injected by Snakemake
+run_reporting_errors(lambda: main(snakemake), snakemake.log[0], snakemake.threads)  # noqa: F821 (Snakemake)

@@ -36,4 +36,4 @@ def main(smk) -> None:
     table.to_csv(smk.output.scores, sep="\t", index=False, float_format="%.4f")
     save_figure(synthesis_responses(table, list(IMAGE_SETS[:5])), smk.output.responses_figure)
 
-run_reporting_errors(lambda: main(snakemake), snakemake.log[0])  # noqa: F821 - injected by Snakemake
+run_reporting_errors(lambda: main(snakemake), snakemake.log[0], snakemake.threads)  # noqa: F821 (Snakemake)

@@ -40,4 +40,4 @@ def main(smk) -> None:
         "generator": str(smk.input.generator), "device": str(device)})
 
 
-run_reporting_errors(lambda: main(snakemake), snakemake.log[0])  # noqa: F821 - injected by Snakemake
+run_reporting_errors(lambda: main(snakemake), snakemake.log[0], snakemake.threads)  # noqa: F821 (Snakemake)

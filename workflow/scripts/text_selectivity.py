@@ -23,4 +23,4 @@ def main(smk) -> None:
     save_figure(selectivity_heatmap(table), smk.output.figure)
 
 
-run_reporting_errors(lambda: main(snakemake), snakemake.log[0])  # noqa: F821 - injected by Snakemake
+run_reporting_errors(lambda: main(snakemake), snakemake.log[0], snakemake.threads)  # noqa: F821 (Snakemake)
