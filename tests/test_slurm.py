@@ -23,9 +23,10 @@ def _config(workdir: Path) -> dict:
     """The shipped config cut to one subject, the Gabor backbone and the ridge encoder."""
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config.update(subjects=["subj01"], backbones={"gabor": {"type": "gabor"}},
-                  mininsd={**config["mininsd"], "n_shared": 20, "n_unique": 40, "n_sessions": 4,
+                  mininsd={**config["mininsd"], "n_subjects": 1, "n_shared": 20, "n_unique": 40, "n_sessions": 4,
                            "fewer_sessions": {}, "grid": [18, 22, 14]},
-                  encoders={"ridge": config["encoders"]["ridge"]}, decoders={}, rois=["V1", "floc-faces"])
+                  encoders={"ridge": config["encoders"]["ridge"]}, decoders={}, rois=["V1", "floc-faces"],
+                  device="auto")  # torch rules ask for the node's (fake) GPU; torch falls back to the CPU
     del config["synthesis"]
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     return config
@@ -47,7 +48,8 @@ def _planned_resources(workdir: Path, target: str) -> dict[str, dict[str, str]]:
         if match := re.match(r"(?:local)?rule (\w+):", line.strip()):
             rule = match.group(1)
         elif line.strip().startswith("resources:") and rule:
-            planned.setdefault(rule, {}).update(item.split("=", 1) for item in line.split(":", 1)[1].strip().split(", "))
+            items = line.split(":", 1)[1].strip().split(", ")
+            planned.setdefault(rule, {}).update(item.split("=", 1) for item in items)
         elif line.strip().startswith("threads:") and rule:
             planned.setdefault(rule, {})["threads"] = line.split(":", 1)[1].strip()
     return planned

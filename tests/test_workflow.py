@@ -1,6 +1,7 @@
 """The Snakemake DAG as a user runs it: dry run, lint, bad config, and (slow) whole runs."""
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -11,13 +12,14 @@ import nibabel as nib
 import numpy as np
 import pytest
 import yaml
+from snakemake.utils import update_config
 
 from voxelflow.nsd_layout import NSDLayout
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
-SMALL_MININSD = {"n_shared": 20, "n_unique": 40, "n_sessions": 4, "fewer_sessions": {"subj02": 3},
-                 "grid": [18, 22, 14]}
+SMALL_MININSD = {"n_subjects": 3, "n_shared": 20, "n_unique": 40, "n_sessions": 4,
+                 "fewer_sessions": {"subj02": 3}, "grid": [18, 22, 14]}
 
 
 def _run(workdir: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
@@ -32,6 +34,13 @@ def _shipped_config() -> dict:
     return yaml.safe_load((REPO / "config.yaml").read_text())
 
 
+def _full_demo_config() -> dict:
+    """config.yaml overridden by configs/demo-full.yaml, as `make demo-full` reads them."""
+    config = _shipped_config()
+    update_config(config, yaml.safe_load((REPO / "configs/demo-full.yaml").read_text()))
+    return config
+
+
 RULES = ("make_mininsd", "preprocess_subject", "extract_features", "fit_ridge", "fit_transformer", "encoding_maps",
          "encoding_roi_bars", "transformer_routing", "encoder_comparison", "meta_train_in_context", "fit_in_context",
          "few_shot_curve", "context_attention", "text_selectivity", "fit_contrastive", "fit_prior", "fit_low_level",
@@ -39,7 +48,7 @@ RULES = ("make_mininsd", "preprocess_subject", "extract_features", "fit_ridge", 
 
 
 def test_dry_run_plans_the_jobs_per_subject_and_backbone(tmp_path):
-    proc = _run(tmp_path, _shipped_config(), "-n")
+    proc = _run(tmp_path, _full_demo_config(), "-n")
     assert proc.returncode == 0, proc.stderr
     jobs = {line.split()[0]: int(line.split()[1]) for line in proc.stdout.splitlines()
             if len(line.split()) == 2 and line.split()[0] in RULES}
@@ -55,6 +64,17 @@ def test_dry_run_plans_the_jobs_per_subject_and_backbone(tmp_path):
                     "reconstruct": 4, "decoding_summary": 1,
                     # synthesis: 5 targets + unguided per subject, each with its grid; one scoring job per subject
                     "synthesize": 24, "synthesis_grid": 24, "score_synthesis": 4}
+    # every job a cluster would queue is sized; only the cheap plotting and summary rules run unsized, where
+    # snakemake runs (localrules)
+    local = set(re.search(r"^localrules:\n((?:    \w+,\n)+)", (REPO / "Snakefile").read_text(), re.MULTILINE)
+                .group(1).replace(",", "").split())
+    blocks = [block for block in re.split(r"^\[.*\]$", proc.stdout, flags=re.MULTILINE) if "resources:" in block]
+    resources = {re.search(r"^rule (\w+):$", block, re.MULTILINE).group(1):
+                 re.search(r"resources: (.*)", block).group(1) for block in blocks}
+    unsized = {rule for rule, values in resources.items()
+               if not (re.search(r"mem_mb=\d+", values) and re.search(r"runtime=\d+", values))}
+    assert unsized == local == {"all", "encoding_maps", "encoding_roi_bars", "encoder_comparison", "decoding_summary",
+                                "synthesis_grid"}
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -96,8 +116,11 @@ def test_bad_synthesis_config_is_a_clear_error(tmp_path, change, message):
                                                                "by n_heads (3)"),
     (lambda c: c["encoders"]["in_context"].update(context_min=500), "encoders.in_context needs 2 <= context_min <= "
                                                                     "context_max"),
-    (lambda c: c["backbones"]["tiny-clip"].update(pretrained="/weights/none.bin"),
-     "config.yaml: backbones.tiny-clip.pretrained: /weights/none.bin does not exist"),
+    (lambda c: c["backbones"].update(clip={"type": "open_clip", "model": "ViT-B-16",
+                                           "pretrained": "/weights/none.bin"}),
+     "config.yaml: backbones.clip.pretrained: /weights/none.bin does not exist"),
+    (lambda c: c.update(subjects=["subj01", "subj05"]),
+     "config.yaml: subjects: subj05 is not in the mini-NSD, which holds subj01 .. subj04 (mininsd.n_subjects: 4)"),
     (lambda c: c["decoders"]["reconstruction"].update(metric_networks={"alexnet": "/w/alexnet.pth"}),
      "decoders.reconstruction.metric_networks.alexnet: /w/alexnet.pth does not exist"),
 ])
@@ -159,8 +182,8 @@ def _pretend_finished(workdir: Path, config: dict) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     for row in proc.stdout.splitlines()[1:]:
         path = workdir / row.split("\t")[0]
-        if "results/generator/" in str(path) and path.suffix == "":
-            path.mkdir(parents=True, exist_ok=True)
+        if ("results/generator/" in str(path) and path.suffix == "") or path.name.startswith("nsddata"):
+            path.mkdir(parents=True, exist_ok=True)  # directory() outputs
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.touch()
@@ -178,7 +201,7 @@ def finished_nsd_workdir(tmp_path_factory, mini_root):
 
 
 def _finished_config(mini_root) -> dict:
-    return {**_shipped_config(), "dataset": "nsd", "data_root": str(mini_root), "subjects": ["subj01", "subj02"]}
+    return {**_full_demo_config(), "dataset": "nsd", "data_root": str(mini_root), "subjects": ["subj01", "subj02"]}
 
 
 @pytest.fixture()
@@ -199,10 +222,19 @@ def test_adding_a_subject_plans_only_its_jobs_and_the_pooled_ones(finished_nsd_r
     # follow), subj03's own network, the group figures; the demo generator pools every subject's training images,
     # so every subject's reconstructions and syntheses are redrawn
     pooled = {"meta_train_in_context": 6, "fit_in_context": 4, "encoding_maps": 4, "few_shot_curve": 4,
-              "context_attention": 4, "text_selectivity": 2, "encoding_roi_bars": 1, "decoding_summary": 1, "train_generator": 1,
+              "context_attention": 4, "text_selectivity": 2, "encoding_roi_bars": 1, "decoding_summary": 1,
+              "train_generator": 1,
               "reconstruct": 2, "synthesize": 12, "synthesis_grid": 12, "score_synthesis": 2, "all": 1}
     expected = {rule: per_subject.get(rule, 0) + pooled.get(rule, 0) for rule in {*per_subject, *pooled}}
     assert planned == expected
+
+
+def test_adding_a_subject_to_the_demo_leaves_the_mini_nsd_and_the_other_subjects_alone(tmp_path):
+    config = _shipped_config()
+    _pretend_finished(tmp_path, config)
+    planned = _planned(_run(tmp_path, {**config, "subjects": [*config["subjects"], "subj03"]}, "-n"))
+    assert "make_mininsd" not in planned  # it writes mininsd.n_subjects subjects, whoever is listed
+    assert planned["preprocess_subject"] == planned["extract_features"] == planned["fit_ridge"] == 1
 
 
 def test_a_scoring_option_plans_only_scoring_jobs(finished_nsd_run):

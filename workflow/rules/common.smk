@@ -20,6 +20,9 @@ NSD_TREES = ["nsddata", "nsddata_betas", "nsddata_stimuli"]
 BACKBONES = list(config["backbones"])
 ENCODERS = list(config["encoders"])
 DECODERS = list(config["decoders"])
+# GPUs a torch job asks for (resources: gpu): none when the config keeps models on the CPU, so that CPU
+# jobs run side by side instead of queueing for a GPU they never use.
+GPUS_PER_JOB = 0 if config["device"] == "cpu" else 1
 
 
 wildcard_constraints:
@@ -234,8 +237,21 @@ def check_config_paths():
                              f"downloaded)")
 
 
+def check_demo_subjects():
+    """Every listed subject is one the mini-NSD writes (subj01 .. mininsd.n_subjects)."""
+    from voxelflow.nsd_layout import subject_number
+
+    n_subjects = config["mininsd"]["n_subjects"]
+    for subject in SUBJECTS:
+        if subject_number(subject) > n_subjects:
+            raise InputError(f"config.yaml: subjects: {subject} is not in the mini-NSD, which holds subj01 .. "
+                             f"subj{n_subjects:02d} (mininsd.n_subjects: {n_subjects})")
+
+
 try:
-    if config["dataset"] != "demo":
+    if config["dataset"] == "demo":
+        check_demo_subjects()
+    else:
         for subject in SUBJECTS:
             nsd_study().check_subject(subject)
     validate_model_blocks(config)

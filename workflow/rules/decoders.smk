@@ -17,8 +17,9 @@ rule fit_contrastive:
         "logs/benchmarks/{subject}/decoders/contrastive.tsv"
     threads: 2
     resources:
-        gpu=1,
-        mem_mb=32000,
+        gpu=GPUS_PER_JOB,
+        mem_mb=job_size("fit_contrastive", "mem_mb"),
+        runtime=job_size("fit_contrastive", "runtime"),
     conda:
         "../envs/voxelflow.yaml"
     script:
@@ -42,8 +43,9 @@ rule fit_prior:
         "logs/benchmarks/{subject}/decoders/prior.tsv"
     threads: 2
     resources:
-        gpu=1,
-        mem_mb=16000,
+        gpu=GPUS_PER_JOB,
+        mem_mb=job_size("fit_prior", "mem_mb"),
+        runtime=job_size("fit_prior", "runtime"),
     conda:
         "../envs/voxelflow.yaml"
     script:
@@ -65,8 +67,9 @@ rule fit_low_level:
         "logs/benchmarks/{subject}/decoders/low_level.tsv"
     threads: 2
     resources:
-        gpu=1,
-        mem_mb=16000,
+        gpu=GPUS_PER_JOB,
+        mem_mb=job_size("fit_low_level", "mem_mb"),
+        runtime=job_size("fit_low_level", "runtime"),
     conda:
         "../envs/voxelflow.yaml"
     script:
@@ -90,8 +93,9 @@ rule train_generator:
         "logs/benchmarks/generator/{backbone}.tsv"
     threads: 2
     resources:
-        gpu=1,
-        mem_mb=16000,
+        gpu=GPUS_PER_JOB,
+        mem_mb=job_size("train_generator", "mem_mb"),
+        runtime=job_size("train_generator", "runtime"),
     conda:
         "../envs/voxelflow.yaml"
     script:
@@ -129,8 +133,9 @@ rule reconstruct:
         "logs/benchmarks/{subject}/decoders/reconstruct.tsv"
     threads: 2
     resources:
-        gpu=1,
-        mem_mb=16000,
+        gpu=GPUS_PER_JOB,
+        mem_mb=job_size("reconstruct", "mem_mb"),
+        runtime=job_size("reconstruct", "runtime"),
     conda:
         "../envs/voxelflow.yaml"
     script:

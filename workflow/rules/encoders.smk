@@ -19,8 +19,9 @@ rule fit_ridge:
         "logs/benchmarks/{subject}/encoders/ridge-{backbone}.tsv"
     threads: 2
     resources:
-        gpu=1,
-        mem_mb=16000,
+        gpu=GPUS_PER_JOB,
+        mem_mb=job_size("fit_ridge", "mem_mb"),
+        runtime=job_size("fit_ridge", "runtime"),
     conda:
         "../envs/voxelflow.yaml"
     script:
@@ -45,8 +46,9 @@ rule fit_transformer:
         "logs/benchmarks/{subject}/encoders/transformer-{backbone}.tsv"
     threads: 2
     resources:
-        gpu=1,
-        mem_mb=16000,
+        gpu=GPUS_PER_JOB,
+        mem_mb=job_size("fit_transformer", "mem_mb"),
+        runtime=job_size("fit_transformer", "runtime"),
     conda:
         "../envs/voxelflow.yaml"
     script:
@@ -74,8 +76,9 @@ rule meta_train_in_context:
         training_set="fixed|without-.+",
     threads: 2
     resources:
-        gpu=1,
-        mem_mb=16000,
+        gpu=GPUS_PER_JOB,
+        mem_mb=job_size("meta_train_in_context", "mem_mb"),
+        runtime=job_size("meta_train_in_context", "runtime"),
     conda:
         "../envs/voxelflow.yaml"
     script:
@@ -101,8 +104,9 @@ rule fit_in_context:
         "logs/benchmarks/{subject}/encoders/in_context-{backbone}.tsv"
     threads: 2
     resources:
-        gpu=1,
-        mem_mb=16000,
+        gpu=GPUS_PER_JOB,
+        mem_mb=job_size("fit_in_context", "mem_mb"),
+        runtime=job_size("fit_in_context", "runtime"),
     conda:
         "../envs/voxelflow.yaml"
     script:
@@ -134,8 +138,9 @@ rule few_shot_curve:
         "logs/benchmarks/{subject}/encoders/few_shot-{backbone}.tsv"
     threads: 2
     resources:
-        gpu=1,
-        mem_mb=16000,
+        gpu=GPUS_PER_JOB,
+        mem_mb=job_size("few_shot_curve", "mem_mb"),
+        runtime=job_size("few_shot_curve", "runtime"),
     conda:
         "../envs/voxelflow.yaml"
     script:
@@ -161,6 +166,12 @@ rule context_attention:
         rois=config["rois"],
     log:
         "logs/{subject}/figures/context_attention-{backbone}.log",
+    benchmark:
+        "logs/benchmarks/{subject}/figures/context_attention-{backbone}.tsv"
+    threads: 1
+    resources:
+        mem_mb=job_size("context_attention", "mem_mb"),
+        runtime=job_size("context_attention", "runtime"),
     conda:
         "../envs/voxelflow.yaml"
     script:
@@ -186,6 +197,12 @@ rule text_selectivity:
         rois=config["rois"],
     log:
         "logs/{subject}/encoders/text_selectivity-{backbone}.log",
+    benchmark:
+        "logs/benchmarks/{subject}/encoders/text_selectivity-{backbone}.tsv"
+    threads: 1
+    resources:
+        mem_mb=job_size("text_selectivity", "mem_mb"),
+        runtime=job_size("text_selectivity", "runtime"),
     conda:
         "../envs/voxelflow.yaml"
     script:

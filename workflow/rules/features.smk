@@ -19,8 +19,9 @@ rule extract_features:
         "logs/benchmarks/features/{backbone}-{subject}.tsv"
     threads: 2
     resources:
-        gpu=1,
-        mem_mb=8000,
+        gpu=GPUS_PER_JOB,
+        mem_mb=job_size("extract_features", "mem_mb"),
+        runtime=job_size("extract_features", "runtime"),
     conda:
         "../envs/voxelflow.yaml"
     script:

@@ -81,6 +81,12 @@ rule transformer_routing:
         ),
     log:
         "logs/{subject}/figures/routing-{backbone}.log",
+    benchmark:
+        "logs/benchmarks/{subject}/figures/routing-{backbone}.tsv"
+    threads: 1
+    resources:
+        mem_mb=job_size("transformer_routing", "mem_mb"),
+        runtime=job_size("transformer_routing", "runtime"),
     conda:
         "../envs/voxelflow.yaml"
     script:

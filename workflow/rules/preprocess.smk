@@ -9,14 +9,14 @@ rule make_mininsd:
         truth=mininsd_outputs()["truth"],
     params:
         mininsd=config["mininsd"],
-        subjects=SUBJECTS,
     log:
         "logs/make_mininsd.log",
     benchmark:
         "logs/benchmarks/make_mininsd.tsv"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=job_size("make_mininsd", "mem_mb"),
+        runtime=job_size("make_mininsd", "runtime"),
     conda:
         "../envs/voxelflow.yaml"
     script:
@@ -38,7 +38,8 @@ rule preprocess_subject:
         "logs/benchmarks/{subject}/preprocess.tsv"
     threads: 1
     resources:
-        mem_mb=16000,
+        mem_mb=job_size("preprocess_subject", "mem_mb"),
+        runtime=job_size("preprocess_subject", "runtime"),
     conda:
         "../envs/voxelflow.yaml"
     script:

@@ -21,8 +21,9 @@ rule synthesize:
         "logs/benchmarks/{subject}/synthesis/{target}.tsv"
     threads: 2
     resources:
-        gpu=1,
-        mem_mb=16000,
+        gpu=GPUS_PER_JOB,
+        mem_mb=job_size("synthesize", "mem_mb"),
+        runtime=job_size("synthesize", "runtime"),
     conda:
         "../envs/voxelflow.yaml"
     script:
@@ -78,8 +79,9 @@ rule score_synthesis:
         "logs/benchmarks/{subject}/synthesis/score.tsv"
     threads: 2
     resources:
-        gpu=1,
-        mem_mb=16000,
+        gpu=GPUS_PER_JOB,
+        mem_mb=job_size("score_synthesis", "mem_mb"),
+        runtime=job_size("score_synthesis", "runtime"),
     conda:
         "../envs/voxelflow.yaml"
     script:
