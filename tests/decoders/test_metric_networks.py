@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 from torchvision import models
+from torchvision.models.feature_extraction import create_feature_extractor
 
-from voxelflow.decoders.metric_networks import COLUMNS, network_scores
+from voxelflow.decoders.metric_networks import COLUMNS, load_network, network_scores
 from voxelflow.errors import InputError
 
 
@@ -35,3 +36,23 @@ def test_weights_of_another_network_are_a_clear_error(alexnet_weights):
         network_scores(images, {"same": images}, {"swav": str(alexnet_weights)}, device="cpu")
     with pytest.raises(InputError, match="unknown network 'vgg'"):
         network_scores(images, {"same": images}, {"vgg": "x"}, device="cpu")
+
+
+def test_inception_sees_its_input_as_the_imagenet_weights_expect(tmp_path):
+    """torchvision's ImageNet Inception (what MindEye and Brain-Diffuser load) re-normalises its input first
+    (transform_input=True); a network built without it feeds those weights wrongly scaled pixels."""
+    torch.manual_seed(0)
+    plain = models.inception_v3(aux_logits=True, init_weights=False).eval()
+    torch.save(plain.state_dict(), tmp_path / "inception.pth")
+    loaded = load_network("inception", tmp_path / "inception.pth")
+    assert loaded.transform_input
+    x = torch.randn(1, 3, 299, 299)
+    # channel c: (x * std_c + mean_c - 0.5) / 0.5, torchvision's _transform_input
+    mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
+    by_hand = (x * std.view(1, 3, 1, 1) + mean.view(1, 3, 1, 1) - 0.5) / 0.5
+    with torch.no_grad():  # the avgpool features the Inception column scores (random logits barely vary)
+        features = create_feature_extractor(loaded, {"avgpool": "f"})(x)["f"]
+        plain_features = create_feature_extractor(plain, {"avgpool": "f"})
+        scale = features.abs().max()
+        assert (features - plain_features(by_hand)["f"]).abs().max() < 1e-4 * scale
+        assert (features - plain_features(x)["f"]).abs().max() > 0.1 * scale

@@ -39,8 +39,10 @@ class MetricNetwork:
 METRIC_NETWORKS = {
     "alexnet": MetricNetwork(lambda: models.alexnet(), 256, {"AlexNet(2)": "features.4", "AlexNet(5)": "features.11"},
                              two_way_identification),
-    "inception": MetricNetwork(lambda: models.inception_v3(aux_logits=True, init_weights=False), 342,
-                               {"Inception": "avgpool"}, two_way_identification),
+    # transform_input: torchvision builds Inception this way whenever it loads the ImageNet weights (as the
+    # references do): the weights expect it to re-normalise ImageNet-normalised input to (x - 0.5) / 0.5
+    "inception": MetricNetwork(lambda: models.inception_v3(aux_logits=True, init_weights=False, transform_input=True),
+                               342, {"Inception": "avgpool"}, two_way_identification),
     "efficientnet_b1": MetricNetwork(lambda: models.efficientnet_b1(), 255, {"EffNet-B": "avgpool"},
                                      correlation_distance),
     "swav": MetricNetwork(lambda: models.resnet50(), 224, {"SwAV": "avgpool"}, correlation_distance),
