@@ -30,6 +30,7 @@ localrules:
     all,
     encoding_roi_bars,
     encoding_maps,
+    summarize_encoder,
     encoder_comparison,
     decoding_summary,
     synthesis_grid,

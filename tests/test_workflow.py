@@ -44,7 +44,8 @@ def _full_demo_config() -> dict:
 RULES = ("make_mininsd", "preprocess_subject", "extract_features", "fit_ridge", "fit_transformer", "encoding_maps",
          "encoding_roi_bars", "transformer_routing", "encoder_comparison", "meta_train_in_context", "fit_in_context",
          "few_shot_curve", "context_attention", "text_selectivity", "fit_contrastive", "fit_prior", "fit_low_level",
-         "train_generator", "reconstruct", "decoding_summary", "synthesize", "synthesis_grid", "score_synthesis")
+         "train_generator", "reconstruct", "decoding_summary", "synthesize", "synthesis_grid", "score_synthesis",
+         "summarize_encoder")
 
 
 def test_dry_run_plans_the_jobs_per_subject_and_backbone(tmp_path):
@@ -63,7 +64,9 @@ def test_dry_run_plans_the_jobs_per_subject_and_backbone(tmp_path):
                     "fit_contrastive": 4, "fit_prior": 4, "fit_low_level": 4, "train_generator": 1,
                     "reconstruct": 4, "decoding_summary": 1,
                     # synthesis: 5 targets + unguided per subject, each with its grid; one scoring job per subject
-                    "synthesize": 24, "synthesis_grid": 24, "score_synthesis": 4}
+                    "synthesize": 24, "synthesis_grid": 24, "score_synthesis": 4,
+                    # per-ROI summaries of each encoder's scores, apart from its fit (rois is no fit setting)
+                    "summarize_encoder": 24}
     # every job a cluster would queue is sized; only the cheap plotting and summary rules run unsized, where
     # snakemake runs (localrules)
     local = set(re.search(r"^localrules:\n((?:    \w+,\n)+)", (REPO / "Snakefile").read_text(), re.MULTILINE)
@@ -74,7 +77,7 @@ def test_dry_run_plans_the_jobs_per_subject_and_backbone(tmp_path):
     unsized = {rule for rule, values in resources.items()
                if not (re.search(r"mem_mb=\d+", values) and re.search(r"runtime=\d+", values))}
     assert unsized == local == {"all", "encoding_maps", "encoding_roi_bars", "encoder_comparison", "decoding_summary",
-                                "synthesis_grid"}
+                                "synthesis_grid", "summarize_encoder"}
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -217,13 +220,13 @@ def test_adding_a_subject_plans_only_its_jobs_and_the_pooled_ones(finished_nsd_r
                    "encoding_maps": 6, "transformer_routing": 2, "encoder_comparison": 2, "fit_in_context": 2,
                    "few_shot_curve": 2, "context_attention": 2, "text_selectivity": 1, "fit_contrastive": 1,
                    "fit_prior": 1, "fit_low_level": 1, "reconstruct": 1, "synthesize": 6, "synthesis_grid": 6,
-                   "score_synthesis": 1}
+                   "score_synthesis": 1, "summarize_encoder": 6}
     # by design pooled: the leave-one-out networks of subj01/02 now include subj03 (and their in-context jobs
     # follow), subj03's own network, the group figures; the demo generator pools every subject's training images,
     # so every subject's reconstructions and syntheses are redrawn
     pooled = {"meta_train_in_context": 6, "fit_in_context": 4, "encoding_maps": 4, "few_shot_curve": 4,
               "context_attention": 4, "text_selectivity": 2, "encoding_roi_bars": 1, "decoding_summary": 1,
-              "train_generator": 1,
+              "train_generator": 1, "summarize_encoder": 4,
               "reconstruct": 2, "synthesize": 12, "synthesis_grid": 12, "score_synthesis": 2, "all": 1}
     expected = {rule: per_subject.get(rule, 0) + pooled.get(rule, 0) for rule in {*per_subject, *pooled}}
     assert planned == expected
@@ -244,6 +247,15 @@ def test_a_scoring_option_plans_only_scoring_jobs(finished_nsd_run):
     config["synthesis"]["targets"]["faces-2"] = "FFA"  # a new target: only its own jobs
     assert _planned(_run(workdir, config, "-n")) == {"synthesize": 2, "synthesis_grid": 14, "score_synthesis": 2,
                                                      "all": 1}
+
+
+def test_an_roi_list_edit_plans_only_summaries_and_figures(finished_nsd_run):
+    workdir, config = finished_nsd_run
+    config["rois"] = [*config["rois"], "EVC"]
+    planned = _planned(_run(workdir, config, "-n"))
+    # no encoder is refitted: the ROI list is read by summaries, figures and the per-ROI few-shot curves
+    assert planned == {"summarize_encoder": 12, "encoding_maps": 12, "encoding_roi_bars": 1, "encoder_comparison": 4,
+                       "few_shot_curve": 4, "context_attention": 4, "text_selectivity": 2, "all": 1}
 
 
 def test_adding_a_backbone_plans_only_its_jobs(finished_nsd_run):
@@ -285,7 +297,7 @@ def test_config_typo_stops_before_any_job(tmp_path):
 
 @pytest.mark.slow
 def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
-    config = {**_shipped_config(), "subjects": ["subj01", "subj02"], "mininsd": SMALL_MININSD,
+    config = {**_full_demo_config(), "subjects": ["subj01", "subj02"], "mininsd": SMALL_MININSD,
               "backbones": {"gabor": {"type": "gabor"}}}
     config["encoders"]["in_context"].update(steps=60, eval_every=30, context_max=20, n_query=10,
                                             few_shot={"ks": [10, "all"], "repeats": 1})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
@@ -30,6 +30,7 @@ class EncoderScores:
     p: np.ndarray
     significant: np.ndarray
     n_test: int
+    attrs: dict = field(default_factory=dict)  # who made them: subject, encoder, backbone, ...
 
 
 def score_predictions(predicted: np.ndarray, responses: ResponseSet) -> EncoderScores:
@@ -53,33 +54,43 @@ def summarize(scores: EncoderScores, responses: ResponseSet, rois: list[str]) ->
     return summary
 
 
-def write_scores(path: str | Path, scores: EncoderScores, summary: dict, summary_path: str | Path,
-                 attrs: dict, empty_rois: list[str] = ()) -> None:
-    """Per-voxel scores to HDF5 and the per-ROI summary (plus `attrs`, and the requested ROIs that hold no voxels
-    of this subject) to JSON, both atomically."""
+def write_scores(path: str | Path, scores: EncoderScores) -> None:
+    """Per-voxel scores (and their `attrs`) to HDF5, atomically."""
     with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
-        f.attrs.update(attrs)
+        f.attrs.update(scores.attrs)
         f.attrs["n_test"] = scores.n_test
         for name in ("predicted", "r", "nna", "p", "significant"):
             f.create_dataset(name, data=getattr(scores, name))
-    with atomic_output(summary_path) as tmp:
-        Path(tmp).write_text(json.dumps({**attrs, "n_test": scores.n_test, "rois": summary,
-                                         "empty_rois": list(empty_rois)}, indent=2))
-    log.info("wrote scores of %d voxels on %d test images to %s and %s", len(scores.r), scores.n_test, path,
-             summary_path)
+    log.info("wrote scores of %d voxels on %d test images to %s", len(scores.r), scores.n_test, path)
 
 
-def save_test_scores(predicted: np.ndarray, responses: ResponseSet, rois: list[str], scores_path: str | Path,
-                     summary_path: str | Path, attrs: dict) -> EncoderScores:
-    """Score test predictions (n_test, n_voxels) and write the per-voxel scores and the ROI summary."""
+def save_test_scores(predicted: np.ndarray, responses: ResponseSet, scores_path: str | Path,
+                     attrs: dict) -> EncoderScores:
+    """Score test predictions (n_test, n_voxels) and write the per-voxel scores, with `attrs` (subject, encoder,
+    backbone, ...). The per-ROI summary is `save_roi_summary`'s, so that the ROI list is no setting of a fit."""
     scores = score_predictions(predicted, responses)
-    summary = summarize(scores, responses, rois)
-    write_scores(scores_path, scores, summary, summary_path, attrs, [name for name in rois if name not in summary])
+    scores.attrs = dict(attrs)
+    write_scores(scores_path, scores)
     return scores
+
+
+def save_roi_summary(scores_path: str | Path, responses: ResponseSet, rois: list[str],
+                     summary_path: str | Path) -> dict:
+    """The per-ROI summary of saved scores as JSON (atomically): the scores' attrs, n_test, each ROI of `rois`
+    that holds voxels of this subject, and the requested ROIs that hold none."""
+    scores = read_scores(scores_path)
+    summary = summarize(scores, responses, rois)
+    document = {**scores.attrs, "n_test": scores.n_test, "rois": summary,
+                "empty_rois": [name for name in rois if name not in summary]}
+    with atomic_output(summary_path) as tmp:
+        Path(tmp).write_text(json.dumps(document, indent=2))
+    return document
 
 
 def read_scores(path: str | Path) -> EncoderScores:
     """Per-voxel scores written by `write_scores`."""
     with open_hdf5(path, "encoder scores") as f:
+        attrs = {key: value.item() if isinstance(value, np.generic) else value for key, value in f.attrs.items()
+                 if key != "n_test"}
         return EncoderScores(f["predicted"][()], f["r"][()], f["nna"][()], f["p"][()], f["significant"][()],
-                             int(f.attrs["n_test"]))
+                             int(f.attrs["n_test"]), attrs)

@@ -8,10 +8,8 @@ rule fit_ridge:
     output:
         model="results/{subject}/encoders/ridge/{backbone}/model.h5",
         scores="results/{subject}/encoders/ridge/{backbone}/scores.h5",
-        summary="results/{subject}/encoders/ridge/{backbone}/summary.json",
     params:
         ridge=config["encoders"].get("ridge", {}),
-        rois=config["rois"],
         device=config["device"],
     log:
         "logs/{subject}/encoders/ridge-{backbone}.log",
@@ -35,10 +33,8 @@ rule fit_transformer:
     output:
         model="results/{subject}/encoders/transformer/{backbone}/model.pt",
         scores="results/{subject}/encoders/transformer/{backbone}/scores.h5",
-        summary="results/{subject}/encoders/transformer/{backbone}/summary.json",
     params:
         transformer=config["encoders"].get("transformer", {}),
-        rois=config["rois"],
         device=config["device"],
     log:
         "logs/{subject}/encoders/transformer-{backbone}.log",
@@ -53,6 +49,22 @@ rule fit_transformer:
         "../envs/voxelflow.yaml"
     script:
         "../scripts/fit_transformer.py"
+
+
+rule summarize_encoder:
+    input:
+        responses="results/{subject}/responses.h5",
+        scores="results/{subject}/encoders/{encoder}/{backbone}/scores.h5",
+    output:
+        summary="results/{subject}/encoders/{encoder}/{backbone}/summary.json",
+    params:
+        rois=config["rois"],
+    log:
+        "logs/{subject}/encoders/{encoder}-{backbone}-summary.log",
+    conda:
+        "../envs/voxelflow.yaml"
+    script:
+        "../scripts/summarize_encoder.py"
 
 
 rule meta_train_in_context:
@@ -93,10 +105,8 @@ rule fit_in_context:
     output:
         model="results/{subject}/encoders/in_context/{backbone}/model.h5",
         scores="results/{subject}/encoders/in_context/{backbone}/scores.h5",
-        summary="results/{subject}/encoders/in_context/{backbone}/summary.json",
     params:
         in_context=config["encoders"].get("in_context", {}),
-        rois=config["rois"],
         device=config["device"],
     log:
         "logs/{subject}/encoders/in_context-{backbone}.log",

@@ -2,8 +2,10 @@
 # cluster profile sends them to the scheduler (profiles/slurm: sbatch --mem, --time). Two sizes a rule:
 #
 # demo: the mini-NSD demo's own benchmark files (logs/benchmarks/, `voxelflow benchmarks`), measured with
-#       `make demo` on 2 CPU cores: peak memory (max_rss) x 2 and wall time x 10, rounded up to at least
-#       1000 MB and 5 min (a job's wall time includes 4-7 s of imports, and a busy node is slower).
+#       `make demo` on 2 CPU cores (2026-12-03): peak memory (max_rss) x 2 rounded up to 500 MB, at least
+#       1000 MB; wall time x 10 rounded up to 5 min (a job's wall time includes 4-7 s of imports, and a busy
+#       node or `make demo-full`, with a 4x longer generator and a tiny ViT's tokens, is slower). text_selectivity
+#       runs only for open_clip backbones (make demo-full): sized like context_attention.
 # nsd:  one NSD subject at func1pt8mm (~10,000 images, 15,724 nsdgeneral voxels, 30,000 trials) against the
 #       demo's 500 images, ~1,200 voxels and 1,500 trials: memory from the largest arrays the job holds at
 #       that size (noted per rule), run time on one GPU for torch rules. These are estimates from the data
@@ -17,27 +19,27 @@ JOB_SIZES = {
     # one session's volume (81x104x83x750 int16, 1 GB; 2 GB as float32) + all trials x voxels (1.9 GB)
     "preprocess_subject": {"demo": (1000, 5), "nsd": (12000, 180)},
     # the subject's ~10,000 stimuli (425 px RGB: 5.4 GB) and a ViT-B's tokens (10,000 x 197 x 768 float16: 3 GB)
-    "extract_features": {"demo": (2000, 5), "nsd": (24000, 120)},
+    "extract_features": {"demo": (2500, 5), "nsd": (24000, 120)},
     # features (9,000 x 768) and responses (9,000 x 15,724 float32: 0.6 GB), copied per cross-validation fold
-    "fit_ridge": {"demo": (2000, 5), "nsd": (16000, 120)},
+    "fit_ridge": {"demo": (2500, 5), "nsd": (16000, 120)},
     # every training image's tokens in memory (9,000 x 257 x 768 float32: 7 GB)
-    "fit_transformer": {"demo": (2000, 10), "nsd": (32000, 480)},
-    "transformer_routing": {"demo": (2000, 5), "nsd": (32000, 30)},
+    "fit_transformer": {"demo": (2000, 5), "nsd": (32000, 480)},
+    "transformer_routing": {"demo": (2500, 5), "nsd": (32000, 30)},
     # the other subjects' responses and features (7 x 0.6 GB + 7 x 0.3 GB)
-    "meta_train_in_context": {"demo": (2000, 10), "nsd": (32000, 720)},
-    "fit_in_context": {"demo": (2000, 5), "nsd": (16000, 60)},
-    "few_shot_curve": {"demo": (2000, 10), "nsd": (16000, 240)},
-    "context_attention": {"demo": (2000, 5), "nsd": (16000, 30)},
-    "text_selectivity": {"demo": (2000, 5), "nsd": (8000, 30)},
+    "meta_train_in_context": {"demo": (2500, 15), "nsd": (32000, 720)},
+    "fit_in_context": {"demo": (5500, 10), "nsd": (16000, 60)},
+    "few_shot_curve": {"demo": (5000, 15), "nsd": (16000, 240)},
+    "context_attention": {"demo": (2500, 5), "nsd": (16000, 30)},
+    "text_selectivity": {"demo": (2500, 5), "nsd": (8000, 30)},
     # MindEye's MLP on 9,000 x 15,724 inputs (hidden 4096: 0.26 G parameters) for 240 epochs
-    "fit_contrastive": {"demo": (2000, 10), "nsd": (32000, 600)},
-    "fit_prior": {"demo": (2000, 10), "nsd": (16000, 480)},
+    "fit_contrastive": {"demo": (2000, 5), "nsd": (32000, 600)},
+    "fit_prior": {"demo": (2000, 5), "nsd": (16000, 480)},
     "fit_low_level": {"demo": (2000, 5), "nsd": (16000, 240)},
     # real runs load a trained generator; training one on NSD's 73,000 images is a day on one GPU
-    "train_generator": {"demo": (2000, 60), "nsd": (64000, 1440)},
-    "reconstruct": {"demo": (2000, 10), "nsd": (32000, 360)},
+    "train_generator": {"demo": (2500, 80), "nsd": (64000, 1440)},
+    "reconstruct": {"demo": (5000, 25), "nsd": (32000, 360)},
     "synthesize": {"demo": (2000, 10), "nsd": (16000, 240)},
-    "score_synthesis": {"demo": (2000, 5), "nsd": (16000, 60)},
+    "score_synthesis": {"demo": (2500, 5), "nsd": (16000, 60)},
 }
 
 

@@ -23,8 +23,7 @@ def main(smk) -> None:
     attrs = {"subject": smk.wildcards.subject, "encoder": "in_context", "backbone": smk.wildcards.backbone,
              "meta_trained_on": ",".join(encoder.trained_on_), "context_images": len(train),
              "held_out": smk.wildcards.subject not in encoder.trained_on_}
-    save_test_scores(models.predict(features[responses.is_test]), responses, smk.params.rois, smk.output.scores,
-                     smk.output.summary, attrs)
+    save_test_scores(models.predict(features[responses.is_test]), responses, smk.output.scores, attrs)
 
 
 run_reporting_errors(lambda: main(snakemake), snakemake.log[0], snakemake.threads)  # noqa: F821 (Snakemake)

@@ -15,8 +15,7 @@ def main(smk) -> None:
                            device=smk.params.device).fit(features[train], responses.responses[train])
     encoder.save(smk.output.model)
     attrs = {"subject": smk.wildcards.subject, "encoder": "ridge", "backbone": smk.wildcards.backbone}
-    save_test_scores(encoder.predict(features[test]), responses, smk.params.rois, smk.output.scores,
-                     smk.output.summary, attrs)
+    save_test_scores(encoder.predict(features[test]), responses, smk.output.scores, attrs)
 
 
 run_reporting_errors(lambda: main(snakemake), snakemake.log[0], snakemake.threads)  # noqa: F821 (Snakemake)

@@ -19,8 +19,7 @@ def main(smk) -> None:
     encoder.fit(tokens[train], responses.responses[train])
     encoder.save(smk.output.model)
     attrs = {"subject": smk.wildcards.subject, "encoder": "transformer", "backbone": smk.wildcards.backbone}
-    save_test_scores(encoder.predict(tokens[test]), responses, smk.params.rois, smk.output.scores,
-                     smk.output.summary, attrs)
+    save_test_scores(encoder.predict(tokens[test]), responses, smk.output.scores, attrs)
     checkpoint.unlink(missing_ok=True)
 
 
