@@ -2,10 +2,11 @@
 # cluster profile sends them to the scheduler (profiles/slurm: sbatch --mem, --time). Two sizes a rule:
 #
 # demo: the mini-NSD demo's own benchmark files (logs/benchmarks/, `voxelflow benchmarks`), measured with
-#       `make demo` on 2 CPU cores (2026-12-03): peak memory (max_rss) x 2 rounded up to 500 MB, at least
-#       1000 MB; wall time x 10 rounded up to 5 min (a job's wall time includes 4-7 s of imports, and a busy
-#       node or `make demo-full`, with a 4x longer generator and a tiny ViT's tokens, is slower). text_selectivity
-#       runs only for open_clip backbones (make demo-full): sized like context_attention.
+#       `make demo` on 2 CPU cores (two runs, 2026-12-03; the larger of the two): peak memory (max_rss) x 2
+#       rounded up to 500 MB, at least 1000 MB; wall time x 10 rounded up to 5 min (a job's wall time
+#       includes 4-7 s of imports, and a busy node or `make demo-full`, with a 5x longer generator and a
+#       tiny ViT's tokens, is slower). text_selectivity runs only for open_clip backbones (make demo-full):
+#       sized like context_attention.
 # nsd:  one NSD subject at func1pt8mm (~10,000 images, 15,724 nsdgeneral voxels, 30,000 trials) against the
 #       demo's 500 images, ~1,200 voxels and 1,500 trials: memory from the largest arrays the job holds at
 #       that size (noted per rule), run time on one GPU for torch rules. These are estimates from the data
@@ -36,10 +37,10 @@ JOB_SIZES = {
     "fit_prior": {"demo": (2000, 5), "nsd": (16000, 480)},
     "fit_low_level": {"demo": (2000, 5), "nsd": (16000, 240)},
     # real runs load a trained generator; training one on NSD's 73,000 images is a day on one GPU
-    "train_generator": {"demo": (2500, 80), "nsd": (64000, 1440)},
-    "reconstruct": {"demo": (5000, 25), "nsd": (32000, 360)},
+    "train_generator": {"demo": (3000, 80), "nsd": (64000, 1440)},
+    "reconstruct": {"demo": (6000, 30), "nsd": (32000, 360)},
     "synthesize": {"demo": (2000, 10), "nsd": (16000, 240)},
-    "score_synthesis": {"demo": (2500, 5), "nsd": (16000, 60)},
+    "score_synthesis": {"demo": (2500, 10), "nsd": (16000, 60)},
 }
 
 
