@@ -38,6 +38,7 @@ def test_weights_of_another_network_are_a_clear_error(alexnet_weights):
         network_scores(images, {"same": images}, {"vgg": "x"}, device="cpu")
 
 
+@pytest.mark.filterwarnings("ignore:NOTE. The nodes obtained by tracing")  # torchvision's note on eval-mode tracing
 def test_inception_sees_its_input_as_the_imagenet_weights_expect(tmp_path):
     """torchvision's ImageNet Inception (what MindEye and Brain-Diffuser load) re-normalises its input first
     (transform_input=True); a network built without it feeds those weights wrongly scaled pixels."""

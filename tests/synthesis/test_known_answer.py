@@ -2,10 +2,10 @@
 true brain's place voxels above natural images, above images synthesized for the other category ROIs and above
 unguided samples from the same seeds.
 
-Slow (about 10 min with two threads here, 9 of them training the generator). 2000 training steps, not the 4000
-it once used: measured on this fixture with two threads (2026-12-03), the place images' margins were z = 3.2, 6.8
-and 5.3 after 2000 steps (4.9, 9.8, 7.8 after 1000; 2.8, 5.3, 3.9 after 4000), so the longer training bought no
-margin and cost 9 minutes of every CI run.
+Slow (about 4.7 min with two threads here, most of it training the generator). 1000 training steps: measured on
+this fixture with two threads (2026-12-03), the place images' margins were z = 4.9, 9.8 and 7.8 after 1000 steps
+(3.2, 6.8, 5.3 after 2000; 2.8, 5.3, 3.9 after 4000), so longer training bought no margin and cost minutes of
+every CI run.
 """
 
 import numpy as np
@@ -51,8 +51,8 @@ def test_place_images_drive_the_true_place_voxels(encoding_data):
         a, b = places.loc["synthesized"], places.loc[image_set]
         return (a["mean"] - b["mean"]) / np.hypot(a["sem"], b["sem"])
 
-    # observed with two threads here (2026-12-03, 2000 steps; mean z): synthesized 0.19, all natural -0.20, other
-    # targets' images -0.40, unguided -0.40: z = 3.2, 6.8, 5.3
+    # observed with two threads here (2026-12-03, 1000 steps; mean z of the place voxels): synthesized 0.32, all
+    # natural -0.20, other targets' images -0.30, unguided -0.36
     assert z("natural all") > 2
     assert z("other targets") > 3
     assert z("unguided") > 2.5
