@@ -18,6 +18,7 @@ from voxelflow.images import to_uint8
 from voxelflow.nsd_layout import read_stimuli
 from voxelflow.responses import read_responses
 from voxelflow.script_runner import run_reporting_errors
+from voxelflow.tables import write_table
 
 
 def backbone_embedder(name: str, spec: dict, device: str):
@@ -56,8 +57,7 @@ def main(smk) -> None:
         if out.blurry is not None:
             f.create_dataset("blurry", data=to_uint8(out.blurry))
         f.attrs.update({"strength": settings["strength"], "steps": settings["steps"], "seed": settings["seed"]})
-    with atomic_output(smk.output.metrics) as tmp:
-        table.to_csv(tmp, sep="\t", index=False, na_rep="unavailable", float_format="%.4f")
+    write_table(table, smk.output.metrics, float_format="%.4f")
     rows = min(settings["grid_rows"], len(ids))
     columns = ["test image", *sets]
     grid = np.stack([truth[:rows], *(images[:rows] for images in sets.values())], axis=1)

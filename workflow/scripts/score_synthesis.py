@@ -11,6 +11,7 @@ from voxelflow.script_runner import run_reporting_errors
 from voxelflow.synthesis.evaluation import IMAGE_SETS, encoder_scorer, synthesis_table, true_brain_scorer
 from voxelflow.synthesis.synthesize import load_encoder, read_images
 from voxelflow.synthesis.targets import resolve_target
+from voxelflow.tables import write_table
 
 
 def main(smk) -> None:
@@ -33,7 +34,7 @@ def main(smk) -> None:
         scorers["true brain"] = true_brain_scorer(smk.input.truth, subject, responses.ijk)
     table = synthesis_table(weights, synthesized, read_images(smk.input.unguided)[0], natural,
                             responses.responses[test], scorers, settings["n_natural"], settings["seed"])
-    table.to_csv(smk.output.scores, sep="\t", index=False, float_format="%.4f")
+    write_table(table, smk.output.scores, float_format="%.4f")
     save_figure(synthesis_responses(table, list(IMAGE_SETS[:5])), smk.output.responses_figure)
 
 run_reporting_errors(lambda: main(snakemake), snakemake.log[0], snakemake.threads)  # noqa: F821 (Snakemake)

@@ -1,15 +1,13 @@
 """Snakemake glue: rank ROIs by the in-context voxel models' predicted response to text prompts
 (rule text_selectivity)."""
 
-from pathlib import Path
-
-from voxelflow.atomic_output import atomic_output
 from voxelflow.encoders.backbones import encode_text
 from voxelflow.encoders.in_context_probes import text_selectivity
 from voxelflow.encoders.linear import LinearEncoder
 from voxelflow.figures import save_figure, selectivity_heatmap
 from voxelflow.responses import read_responses
 from voxelflow.script_runner import run_reporting_errors
+from voxelflow.tables import write_table
 
 
 def main(smk) -> None:
@@ -18,8 +16,7 @@ def main(smk) -> None:
     prompts = list(smk.params.prompts)
     table = text_selectivity(models, encode_text(dict(smk.params.backbone), prompts), prompts,
                              responses.rois.present(smk.params.rois))
-    with atomic_output(smk.output.table) as tmp:
-        table.to_csv(Path(tmp), sep="\t", index=False)
+    write_table(table, smk.output.table)
     save_figure(selectivity_heatmap(table), smk.output.figure)
 
 
