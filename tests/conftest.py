@@ -18,7 +18,7 @@ from voxelflow.preprocess import preprocess_subject
 from voxelflow.responses import ResponseSet
 
 SMALL = dict(
-    subjects=["subj01", "subj02", "subj03", "subj04"],
+    n_subjects=4,
     n_shared=40,
     n_unique=80,
     n_sessions=6,
@@ -70,7 +70,7 @@ class EncodingData:
 def encoding_data(tmp_path_factory) -> EncodingData:
     """subj01 of a mini-NSD with 300 training and 60 test images."""
     root = tmp_path_factory.mktemp("encoding")
-    write_mininsd(root, MiniNSDConfig(subjects=["subj01"], n_shared=60, n_unique=300, n_sessions=6,
+    write_mininsd(root, MiniNSDConfig(n_subjects=1, n_shared=60, n_unique=300, n_sessions=6,
                                       fewer_sessions={}, grid=(20, 24, 16), seed=11))
     study = NSDStudy(root)
     responses = preprocess_subject(study.subject("subj01"))

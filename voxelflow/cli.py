@@ -11,8 +11,7 @@ from voxelflow.script_runner import run_reporting_errors
 def _mininsd(args: argparse.Namespace) -> None:
     from voxelflow.mininsd import MiniNSDConfig, write_mininsd
 
-    config = MiniNSDConfig(subjects=[f"subj{s:02d}" for s in range(1, args.subjects + 1)], seed=args.seed,
-                           betas_format=args.betas_format)
+    config = MiniNSDConfig(n_subjects=args.subjects, seed=args.seed, betas_format=args.betas_format)
     write_mininsd(args.out, config)
 
 

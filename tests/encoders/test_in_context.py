@@ -37,7 +37,7 @@ class HeldOut:
 def held_out(tmp_path_factory) -> HeldOut:
     root = tmp_path_factory.mktemp("in_context")
     subjects = ["subj01", "subj02", "subj03", "subj04"]
-    write_mininsd(root, MiniNSDConfig(subjects=subjects, n_shared=60, n_unique=240, n_sessions=6,
+    write_mininsd(root, MiniNSDConfig(n_subjects=len(subjects), n_shared=60, n_unique=240, n_sessions=6,
                                       fewer_sessions={}, grid=(20, 24, 16), seed=5))
     study = NSDStudy(root)
     responses = {s: preprocess_subject(study.subject(s)) for s in subjects}

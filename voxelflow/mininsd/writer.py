@@ -56,7 +56,7 @@ def run_sizes(trials_per_session: int) -> np.ndarray:
 class MiniNSDConfig:
     """Sizes of the mini-NSD. NSD itself: 8 subjects, 1000 shared + 9000 own images, 40 sessions."""
 
-    subjects: list[str] = field(default_factory=lambda: ["subj01", "subj02", "subj03", "subj04"])
+    n_subjects: int = 4  # subj01 .. subjNN
     image_size: int = 64
     n_shared: int = 100
     n_unique: int = 400
@@ -68,11 +68,8 @@ class MiniNSDConfig:
     seed: int = 0
 
     def validate(self) -> None:
-        for subject in self.subjects:
-            try:
-                subject_number(subject)
-            except ValueError as err:
-                raise InputError(f"mininsd.subjects: {err}") from None
+        if not 1 <= self.n_subjects <= 99:
+            raise InputError(f"mininsd.n_subjects must be within 1..99, got {self.n_subjects}")
         images_per_subject = self.n_shared + self.n_unique
         if (3 * images_per_subject) % self.n_sessions:
             raise InputError(
@@ -84,6 +81,11 @@ class MiniNSDConfig:
                 raise InputError(f"mininsd.fewer_sessions.{subject} = {n} must be within 1..{self.n_sessions}")
         if self.betas_format not in ("nifti", "hdf5", "both"):
             raise InputError(f"mininsd.betas_format must be nifti, hdf5 or both, got {self.betas_format!r}")
+
+    @property
+    def subjects(self) -> list[str]:
+        """["subj01", ..., "subjNN"]."""
+        return [f"subj{number:02d}" for number in range(1, self.n_subjects + 1)]
 
     @property
     def trials_per_session(self) -> int:
@@ -114,8 +116,7 @@ def write_mininsd(root: str | Path, config: MiniNSDConfig) -> Path:
 def _write_study(root: Path, config: MiniNSDConfig) -> None:
     rng = np.random.default_rng(config.seed)
     layout = NSDLayout(root)
-    n_subjects = max(subject_number(s) for s in config.subjects)
-    subjects = [f"subj{s:02d}" for s in range(1, n_subjects + 1)]
+    n_subjects, subjects = config.n_subjects, config.subjects
     per_subject = config.n_shared + config.n_unique
     n_total = config.n_shared + n_subjects * config.n_unique
 

@@ -7,9 +7,7 @@ from voxelflow.script_runner import run_reporting_errors
 
 
 def main(smk) -> None:
-    settings = dict(smk.params.mininsd)
-    subjects = [f"subj{number:02d}" for number in range(1, settings.pop("n_subjects") + 1)]
-    config = MiniNSDConfig(subjects=subjects, **settings)
+    config = MiniNSDConfig(**dict(smk.params.mininsd))
     config.grid = tuple(config.grid)
     root = Path(smk.output.truth).parents[1]
     write_mininsd(root, config)
