@@ -1,4 +1,5 @@
 # Config validation and the input functions every rule file shares.
+from functools import cache
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -39,8 +40,9 @@ def mininsd_outputs():
     }
 
 
+@cache
 def nsd_study():
-    """The configured NSD copy (an InputError if data_root is not one)."""
+    """The configured NSD copy, opened once (an InputError if data_root is not one)."""
     from voxelflow.nsd_study import NSDStudy
 
     pre = config["preprocess"]

@@ -18,8 +18,7 @@ rule fit_contrastive:
     threads: 2
     resources:
         gpu=GPUS_PER_JOB,
-        mem_mb=job_size("fit_contrastive", "mem_mb"),
-        runtime=job_size("fit_contrastive", "runtime"),
+        **job_size("fit_contrastive"),
     conda:
         "../envs/voxelflow.yaml"
     script:
@@ -44,8 +43,7 @@ rule fit_prior:
     threads: 2
     resources:
         gpu=GPUS_PER_JOB,
-        mem_mb=job_size("fit_prior", "mem_mb"),
-        runtime=job_size("fit_prior", "runtime"),
+        **job_size("fit_prior"),
     conda:
         "../envs/voxelflow.yaml"
     script:
@@ -68,8 +66,7 @@ rule fit_low_level:
     threads: 2
     resources:
         gpu=GPUS_PER_JOB,
-        mem_mb=job_size("fit_low_level", "mem_mb"),
-        runtime=job_size("fit_low_level", "runtime"),
+        **job_size("fit_low_level"),
     conda:
         "../envs/voxelflow.yaml"
     script:
@@ -94,8 +91,7 @@ rule train_generator:
     threads: 2
     resources:
         gpu=GPUS_PER_JOB,
-        mem_mb=job_size("train_generator", "mem_mb"),
-        runtime=job_size("train_generator", "runtime"),
+        **job_size("train_generator"),
     conda:
         "../envs/voxelflow.yaml"
     script:
@@ -134,8 +130,7 @@ rule reconstruct:
     threads: 2
     resources:
         gpu=GPUS_PER_JOB,
-        mem_mb=job_size("reconstruct", "mem_mb"),
-        runtime=job_size("reconstruct", "runtime"),
+        **job_size("reconstruct"),
     conda:
         "../envs/voxelflow.yaml"
     script:

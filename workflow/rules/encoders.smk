@@ -18,8 +18,7 @@ rule fit_ridge:
     threads: 2
     resources:
         gpu=GPUS_PER_JOB,
-        mem_mb=job_size("fit_ridge", "mem_mb"),
-        runtime=job_size("fit_ridge", "runtime"),
+        **job_size("fit_ridge"),
     conda:
         "../envs/voxelflow.yaml"
     script:
@@ -43,8 +42,7 @@ rule fit_transformer:
     threads: 2
     resources:
         gpu=GPUS_PER_JOB,
-        mem_mb=job_size("fit_transformer", "mem_mb"),
-        runtime=job_size("fit_transformer", "runtime"),
+        **job_size("fit_transformer"),
     conda:
         "../envs/voxelflow.yaml"
     script:
@@ -89,8 +87,7 @@ rule meta_train_in_context:
     threads: 2
     resources:
         gpu=GPUS_PER_JOB,
-        mem_mb=job_size("meta_train_in_context", "mem_mb"),
-        runtime=job_size("meta_train_in_context", "runtime"),
+        **job_size("meta_train_in_context"),
     conda:
         "../envs/voxelflow.yaml"
     script:
@@ -115,8 +112,7 @@ rule fit_in_context:
     threads: 2
     resources:
         gpu=GPUS_PER_JOB,
-        mem_mb=job_size("fit_in_context", "mem_mb"),
-        runtime=job_size("fit_in_context", "runtime"),
+        **job_size("fit_in_context"),
     conda:
         "../envs/voxelflow.yaml"
     script:
@@ -149,8 +145,7 @@ rule few_shot_curve:
     threads: 2
     resources:
         gpu=GPUS_PER_JOB,
-        mem_mb=job_size("few_shot_curve", "mem_mb"),
-        runtime=job_size("few_shot_curve", "runtime"),
+        **job_size("few_shot_curve"),
     conda:
         "../envs/voxelflow.yaml"
     script:
@@ -180,8 +175,7 @@ rule context_attention:
         "logs/benchmarks/{subject}/figures/context_attention-{backbone}.tsv"
     threads: 1
     resources:
-        mem_mb=job_size("context_attention", "mem_mb"),
-        runtime=job_size("context_attention", "runtime"),
+        **job_size("context_attention"),
     conda:
         "../envs/voxelflow.yaml"
     script:
@@ -211,8 +205,7 @@ rule text_selectivity:
         "logs/benchmarks/{subject}/encoders/text_selectivity-{backbone}.tsv"
     threads: 1
     resources:
-        mem_mb=job_size("text_selectivity", "mem_mb"),
-        runtime=job_size("text_selectivity", "runtime"),
+        **job_size("text_selectivity"),
     conda:
         "../envs/voxelflow.yaml"
     script:

@@ -20,8 +20,7 @@ rule extract_features:
     threads: 2
     resources:
         gpu=GPUS_PER_JOB,
-        mem_mb=job_size("extract_features", "mem_mb"),
-        runtime=job_size("extract_features", "runtime"),
+        **job_size("extract_features"),
     conda:
         "../envs/voxelflow.yaml"
     script:

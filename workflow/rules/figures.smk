@@ -85,8 +85,7 @@ rule transformer_routing:
         "logs/benchmarks/{subject}/figures/routing-{backbone}.tsv"
     threads: 1
     resources:
-        mem_mb=job_size("transformer_routing", "mem_mb"),
-        runtime=job_size("transformer_routing", "runtime"),
+        **job_size("transformer_routing"),
     conda:
         "../envs/voxelflow.yaml"
     script:

@@ -44,9 +44,9 @@ JOB_SIZES = {
 }
 
 
-def job_size(rule, resource):
-    """`resources:` value of `rule` for the configured study: resource "mem_mb" (MB) or "runtime" (minutes),
-    times the attempt number."""
+def job_size(rule):
+    """`resources:` of `rule` for the configured study ({"mem_mb": MB, "runtime": minutes}, each times the
+    attempt number), to unpack into the rule's resources: `**job_size("fit_ridge")`."""
     mem_mb, minutes = JOB_SIZES[rule]["demo" if config["dataset"] == "demo" else "nsd"]
-    value = {"mem_mb": mem_mb, "runtime": minutes}[resource]
-    return lambda wildcards, attempt: value * attempt
+    return {"mem_mb": lambda wildcards, attempt: mem_mb * attempt,
+            "runtime": lambda wildcards, attempt: minutes * attempt}

@@ -15,8 +15,7 @@ rule make_mininsd:
         "logs/benchmarks/make_mininsd.tsv"
     threads: 1
     resources:
-        mem_mb=job_size("make_mininsd", "mem_mb"),
-        runtime=job_size("make_mininsd", "runtime"),
+        **job_size("make_mininsd"),
     conda:
         "../envs/voxelflow.yaml"
     script:
@@ -38,8 +37,7 @@ rule preprocess_subject:
         "logs/benchmarks/{subject}/preprocess.tsv"
     threads: 1
     resources:
-        mem_mb=job_size("preprocess_subject", "mem_mb"),
-        runtime=job_size("preprocess_subject", "runtime"),
+        **job_size("preprocess_subject"),
     conda:
         "../envs/voxelflow.yaml"
     script:

@@ -22,8 +22,7 @@ rule synthesize:
     threads: 2
     resources:
         gpu=GPUS_PER_JOB,
-        mem_mb=job_size("synthesize", "mem_mb"),
-        runtime=job_size("synthesize", "runtime"),
+        **job_size("synthesize"),
     conda:
         "../envs/voxelflow.yaml"
     script:
@@ -80,8 +79,7 @@ rule score_synthesis:
     threads: 2
     resources:
         gpu=GPUS_PER_JOB,
-        mem_mb=job_size("score_synthesis", "mem_mb"),
-        runtime=job_size("score_synthesis", "runtime"),
+        **job_size("score_synthesis"),
     conda:
         "../envs/voxelflow.yaml"
     script:
