@@ -15,6 +15,7 @@ import yaml
 from snakemake.utils import update_config
 
 from voxelflow.nsd_layout import NSDLayout
+from voxelflow.tables import read_table
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
@@ -45,7 +46,7 @@ def _full_demo_config() -> dict:
 RULES = ("make_mininsd", "preprocess_subject", "extract_features", "fit_ridge", "fit_transformer", "encoding_maps",
          "encoding_roi_bars", "transformer_routing", "encoder_comparison", "meta_train_in_context", "fit_in_context",
          "few_shot_curve", "context_attention", "text_selectivity", "fit_contrastive", "fit_prior", "fit_low_level",
-         "train_generator", "reconstruct", "decoding_summary", "synthesize", "synthesis_grid", "score_synthesis",
+         "train_generator", "reconstruct", "score_reconstructions", "decoding_summary", "synthesize", "synthesis_grid", "score_synthesis",
          "summarize_encoder")
 
 
@@ -63,7 +64,7 @@ def test_dry_run_plans_the_jobs_per_subject_and_backbone(tmp_path):
                     "context_attention": 8, "text_selectivity": 4,
                     # decoders: one target backbone; one generator for all subjects
                     "fit_contrastive": 4, "fit_prior": 4, "fit_low_level": 4, "train_generator": 1,
-                    "reconstruct": 4, "decoding_summary": 1,
+                    "reconstruct": 4, "score_reconstructions": 4, "decoding_summary": 1,
                     # synthesis: 5 targets + unguided per subject, each with its grid; one scoring job per subject
                     "synthesize": 24, "synthesis_grid": 24, "score_synthesis": 4,
                     # per-ROI summaries of each encoder's scores, apart from its fit (rois is no fit setting)
@@ -220,7 +221,7 @@ def test_adding_a_subject_plans_only_its_jobs_and_the_pooled_ones(finished_nsd_r
     per_subject = {"preprocess_subject": 1, "extract_features": 2, "fit_ridge": 2, "fit_transformer": 2,
                    "encoding_maps": 6, "transformer_routing": 2, "encoder_comparison": 2, "fit_in_context": 2,
                    "few_shot_curve": 2, "context_attention": 2, "text_selectivity": 1, "fit_contrastive": 1,
-                   "fit_prior": 1, "fit_low_level": 1, "reconstruct": 1, "synthesize": 6, "synthesis_grid": 6,
+                   "fit_prior": 1, "fit_low_level": 1, "reconstruct": 1, "score_reconstructions": 1, "synthesize": 6, "synthesis_grid": 6,
                    "score_synthesis": 1, "summarize_encoder": 6}
     # by design pooled: the leave-one-out networks of subj01/02 now include subj03 (and their in-context jobs
     # follow), subj03's own network, the group figures; the demo generator pools every subject's training images,
@@ -228,7 +229,7 @@ def test_adding_a_subject_plans_only_its_jobs_and_the_pooled_ones(finished_nsd_r
     pooled = {"meta_train_in_context": 6, "fit_in_context": 4, "encoding_maps": 4, "few_shot_curve": 4,
               "context_attention": 4, "text_selectivity": 2, "encoding_roi_bars": 1, "decoding_summary": 1,
               "train_generator": 1, "summarize_encoder": 4,
-              "reconstruct": 2, "synthesize": 12, "synthesis_grid": 12, "score_synthesis": 2, "all": 1}
+              "reconstruct": 2, "score_reconstructions": 2, "synthesize": 12, "synthesis_grid": 12, "score_synthesis": 2, "all": 1}
     expected = {rule: per_subject.get(rule, 0) + pooled.get(rule, 0) for rule in {*per_subject, *pooled}}
     assert planned == expected
 
@@ -248,6 +249,15 @@ def test_a_scoring_option_plans_only_scoring_jobs(finished_nsd_run):
     config["synthesis"]["targets"]["faces-2"] = "FFA"  # a new target: only its own jobs
     assert _planned(_run(workdir, config, "-n")) == {"synthesize": 2, "synthesis_grid": 14, "score_synthesis": 2,
                                                      "all": 1}
+
+
+def test_a_metric_protocol_or_network_edit_rescores_without_regenerating(finished_nsd_run):
+    workdir, config = finished_nsd_run
+    config["decoders"]["reconstruction"]["protocols"] = ["voxelflow", "mindeye2", "brain-diffuser"]
+    assert _planned(_run(workdir, config, "-n")) == {"score_reconstructions": 2, "decoding_summary": 1, "all": 1}
+    config["decoders"]["reconstruction"]["samples"] = 4  # a sampling setting: the images are made again
+    assert _planned(_run(workdir, config, "-n")) == {"reconstruct": 2, "score_reconstructions": 2,
+                                                     "decoding_summary": 1, "all": 1}
 
 
 def test_an_roi_list_edit_plans_only_summaries_and_figures(finished_nsd_run):
@@ -333,8 +343,10 @@ def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
         with h5py.File(tmp_path / f"results/{subject}/decoders/reconstruction/reconstructions.h5") as f:
             assert f["images"].shape == (n_test, 16, 16, 3) and f["blurry"].shape == (n_test, 8, 8, 3)
         metrics = (tmp_path / f"results/{subject}/decoders/reconstruction/metrics.tsv").read_text().splitlines()
-        assert metrics[0].split("\t")[:5] == ["subject", "images", "PixCorr", "SSIM", "two-way gabor"]
-        assert len(metrics) == 4 and "unavailable" in metrics[1]  # no AlexNet etc. weights configured
+        assert metrics[0].split("\t")[:7] == ["subject", "protocol", "images", "headline", "PixCorr", "SSIM",
+                                               "two-way gabor (target)"]
+        # protocols voxelflow and mindeye2 (the shipped default) x (reconstruction, low-level, blend)
+        assert len(metrics) == 1 + 2 * 3 and "unavailable" in metrics[1]  # no AlexNet etc. weights configured
         scores = (tmp_path / f"results/{subject}/synthesis/scores.tsv").read_text().splitlines()
         assert scores[0] == "target\timages\tscorer\tn\tmean\tsem"
         # 5 targets x (6 image sets x 3 scorers + 3 natural sets measured)
@@ -346,7 +358,10 @@ def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
     assert (tmp_path / "logs/benchmarks/subj01/preprocess.tsv").is_file()  # every compute rule is benchmarked
     assert (tmp_path / "results/figures/encoding_roi_bars.png").is_file()
     assert (tmp_path / "results/generator/gabor/unet/config.json").is_file()
-    assert (tmp_path / "results/decoding_metrics.tsv").read_text().count("\n") == 4  # header, 2 subjects, mean
+    summary = read_table(tmp_path / "results/decoding_metrics.tsv")  # per protocol: 2 subjects and their mean
+    assert summary.groupby("protocol")["subject"].apply(list).to_dict() == {
+        "mindeye2": ["subj01", "subj02", "mean"], "voxelflow": ["subj01", "subj02", "mean"]}
+    assert set(summary.loc[summary["protocol"] == "mindeye2", "images"]) == {"blend 0.75/0.25"}
 
     proc = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"),
                            "--report", "report.html"], capture_output=True, text=True)

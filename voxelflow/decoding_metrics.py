@@ -10,25 +10,14 @@ from __future__ import annotations
 import numpy as np
 from skimage.color import rgb2gray
 from skimage.metrics import structural_similarity
-from skimage.transform import resize
 
 from voxelflow.errors import InputError
-
-PAPER_SIZE = 425  # PixCorr and SSIM are computed at NSD's 425 x 425 pixels
 
 
 def _check_pairs(truth: np.ndarray, predicted: np.ndarray) -> None:
     if truth.shape != predicted.shape or len(truth) < 2:
         raise InputError(f"ground truth {truth.shape} and predictions {predicted.shape} must be paired arrays of "
                          f"the same shape with at least 2 items")
-
-
-def resize_images(images: np.ndarray, size: int = PAPER_SIZE) -> np.ndarray:
-    """(n, H, W, 3) in [0, 1] -> (n, size, size, 3) float64, bilinear with antialiasing (a no-op copy when the
-    images already have that size, as NSD's 425-px stimuli do)."""
-    if images.shape[1:3] == (size, size):
-        return images.astype(np.float64)
-    return np.stack([resize(image, (size, size), order=1, anti_aliasing=True) for image in images])
 
 
 def pixcorr(truth: np.ndarray, predicted: np.ndarray) -> float:
@@ -41,13 +30,25 @@ def pixcorr(truth: np.ndarray, predicted: np.ndarray) -> float:
     return float(np.mean((a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1))))
 
 
-def ssim(truth: np.ndarray, predicted: np.ndarray) -> float:
+SSIM_MODES = ("2d", "columns")
+
+
+def ssim(truth: np.ndarray, predicted: np.ndarray, mode: str = "2d") -> float:
     """SSIM: mean over images of the structural similarity of the grayscale images (skimage rgb2gray;
-    Gaussian weights, sigma 1.5, population covariance, data range 1), as in MindEye's evaluation."""
+    Gaussian weights, sigma 1.5, population covariance, data range 1), as MindEye's and Brain-Diffuser's code call it.
+
+    mode "2d": the SSIM of the 2-D grayscale images, what that call computes under scikit-image >= 0.20 (MindEye1,
+    MindEye2), which silently ignores its `multichannel=True`. mode "columns": what it computed under
+    scikit-image <= 0.19 (Brain-Diffuser pins 0.17.2), where `multichannel=True` made the last axis of the 2-D gray
+    image the channel axis: the mean over the W columns of 1-D SSIMs along the rows.
+    """
     _check_pairs(truth, predicted)
+    if mode not in SSIM_MODES:
+        raise InputError(f"SSIM mode must be one of {SSIM_MODES}, got {mode!r}")
+    channel_axis = -1 if mode == "columns" else None
     return float(np.mean([
         structural_similarity(rgb2gray(t), rgb2gray(p), gaussian_weights=True, sigma=1.5,
-                              use_sample_covariance=False, data_range=1.0)
+                              use_sample_covariance=False, data_range=1.0, channel_axis=channel_axis)
         for t, p in zip(truth, predicted)]))
 
 
@@ -70,12 +71,15 @@ def correlation_distance(real: np.ndarray, predicted: np.ndarray) -> float:
 
 def retrieval_top1(brain: np.ndarray, images: np.ndarray, n_candidates: int = 300, n_draws: int = 30,
                    seed: int = 42) -> dict[str, float]:
-    """Top-1 retrieval among random candidate sets (MindEye's protocol).
+    """Top-1 retrieval among random candidate sets (MindEye's protocol: 30 draws of 300).
 
     brain, images: (n, d) embeddings of the same n test images (row i = image i), flattened and
-    L2-normalised here. Each draw takes min(n_candidates, n) distinct test items; image retrieval finds
-    image i from brain i among the draw's images, brain retrieval the reverse, by cosine similarity.
-    Returns the means over draws and their standard errors, the candidate count and the chance level.
+    L2-normalised here. Each draw takes min(n_candidates, n) distinct test items. Named by query -> target:
+    "brain_to_image": for brain i, is image i the most similar of the draw's images (the papers' *definition* of
+    image retrieval); "image_to_brain": for image i, is brain i the most similar of the draw's brains. MindEye's
+    code computes the column its papers print as image retrieval ("FwdRetrieval") as image_to_brain (its
+    `batchwise_cosine_similarity` transposes), and brain retrieval as brain_to_image; `decoders.protocols` maps
+    the columns. Returns the means over draws and their standard errors, the candidate count and the chance level.
     """
     _check_pairs(brain, images)
     n = len(brain)
@@ -85,14 +89,14 @@ def retrieval_top1(brain: np.ndarray, images: np.ndarray, n_candidates: int = 30
     v /= np.linalg.norm(v, axis=1, keepdims=True)
     size = min(n_candidates, n)
     rng = np.random.default_rng(seed)
-    image_hits, brain_hits = [], []
+    to_image, to_brain = [], []
     for _ in range(n_draws):
         chosen = rng.choice(n, size=size, replace=False)
         similarity = b[chosen] @ v[chosen].T  # (brain, image)
         target = np.arange(size)
-        image_hits.append(np.mean(similarity.argmax(1) == target))
-        brain_hits.append(np.mean(similarity.argmax(0) == target))
-    return {"image_retrieval": float(np.mean(image_hits)), "brain_retrieval": float(np.mean(brain_hits)),
-            "image_retrieval_se": float(np.std(image_hits) / np.sqrt(n_draws)),
-            "brain_retrieval_se": float(np.std(brain_hits) / np.sqrt(n_draws)),
+        to_image.append(np.mean(similarity.argmax(1) == target))
+        to_brain.append(np.mean(similarity.argmax(0) == target))
+    return {"brain_to_image": float(np.mean(to_image)), "image_to_brain": float(np.mean(to_brain)),
+            "brain_to_image_se": float(np.std(to_image) / np.sqrt(n_draws)),
+            "image_to_brain_se": float(np.std(to_brain) / np.sqrt(n_draws)),
             "n_candidates": size, "chance": 1.0 / size}

@@ -1,10 +1,12 @@
-"""Figures of encoding results. Each function takes data and returns a matplotlib Figure; none fits models.
+"""Figures of encoding, decoding and synthesis results. Each function takes data and returns a matplotlib Figure; none fits models.
 
 Rendering is offline (Agg). Volumes are drawn in the subject's own space with
 the study's affine (nilearn), over the subject's mean EPI or brain mask.
 """
 
 from __future__ import annotations
+
+import textwrap
 
 import matplotlib
 
@@ -18,8 +20,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from nilearn import plotting  # noqa: E402
 
 from voxelflow.atomic_output import atomic_output  # noqa: E402
-from voxelflow.decoding_metrics import resize_images  # noqa: E402
-from voxelflow.images import to_uint8  # noqa: E402
+from voxelflow.images import resize_images, to_uint8  # noqa: E402
 from voxelflow.responses import scatter_to_volume  # noqa: E402
 
 
@@ -245,7 +246,7 @@ def synthesis_grid(images: np.ndarray, label: str, natural: np.ndarray, natural_
     n_cols = len(natural)
     n_rows = -(-len(images) // n_cols)
     cells = np.full((n_rows + 1, n_cols, *natural.shape[1:]), 255, np.uint8)
-    resized = to_uint8(resize_images(images.astype(np.float32) / 255, natural.shape[1]))
+    resized = to_uint8(resize_images(images, natural.shape[1]))
     cells[:-1].reshape(-1, *natural.shape[1:])[:len(images)] = resized
     cells[-1] = natural
     return image_rows(cells, [label] + [""] * (n_rows - 1) + [natural_label])
@@ -254,21 +255,44 @@ def synthesis_grid(images: np.ndarray, label: str, natural: np.ndarray, natural_
 def metrics_table(table: pd.DataFrame, title: str) -> Figure:
     """A table figure of `table` (rows as given; floats to 3 decimals, integers as they are, NaN as
     'unavailable')."""
+    return metrics_tables([(title, table, "")])
+
+
+def metrics_tables(sections: list[tuple[str, pd.DataFrame, str]]) -> Figure:
+    """Tables stacked top to bottom, each (title, table, caption): the title above it, the caption (e.g. the
+    metric protocol it follows) wrapped below it. Cells as `metrics_table` writes them."""
     def cell(value) -> str:
-        if isinstance(value, str | int | np.integer):
+        if isinstance(value, str | int | np.integer | bool | np.bool_):
             return str(value)
         return "unavailable" if pd.isna(value) else f"{value:.3f}"
 
-    cells = [[cell(value) for value in row] for row in table.itertuples(index=False)]
-    fig, ax = plt.subplots(figsize=(1.15 * len(table.columns) + 1, 0.45 * len(table) + 1.2))
-    ax.axis("off")
-    grid = ax.table(cellText=cells, colLabels=list(table.columns), loc="center", cellLoc="center")
-    grid.auto_set_font_size(False)
-    grid.set_fontsize(8)
-    grid.scale(1, 1.4)
-    ax.set_title(title, fontsize="small")
+    width = max(1.15 * len(table.columns) + 1 for _, table, _ in sections)
+    wraps = [textwrap.wrap(caption, int(width * 14)) for _, _, caption in sections]
+    heights = [0.45 * len(table) + 1.2 + 0.16 * len(lines) for (_, table, _), lines in zip(sections, wraps)]
+    fig, axes = plt.subplots(len(sections), 1, figsize=(width, sum(heights)), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
+    for ax, (title, table, _), lines in zip(axes[:, 0], sections, wraps):
+        ax.axis("off")
+        cells = [[cell(value) for value in row] for row in table.itertuples(index=False)]
+        grid = ax.table(cellText=cells, colLabels=list(table.columns), loc="upper center", cellLoc="center")
+        grid.auto_set_font_size(False)
+        grid.set_fontsize(8)
+        grid.scale(1, 1.4)
+        ax.set_title(title, fontsize="small")
+        if lines:
+            ax.text(0.5, 0.0, "\n".join(lines), transform=ax.transAxes, ha="center", va="top", fontsize=6.5)
     fig.tight_layout()
     return fig
+
+
+def reconstruction_grid(truth: np.ndarray, sets: dict[str, np.ndarray], image_ids: np.ndarray,
+                        n_rows: int) -> Figure:
+    """The first `n_rows` test images (truth (n, H, W, 3) in [0, 1]) beside each candidate set (name -> images
+    of the same size), one row per image titled by its NSD id."""
+    rows = min(n_rows, len(image_ids))
+    columns = ["test image", *sets]
+    grid = np.stack([truth[:rows], *(images[:rows] for images in sets.values())], axis=1)
+    return image_rows(to_uint8(grid), [f"#{i}" for i in image_ids[:rows]], [columns] * rows)
 
 
 def synthesis_responses(table: pd.DataFrame, image_sets: list[str]) -> Figure:

@@ -22,8 +22,8 @@ def test_retrieval_among_test_images_is_far_above_chance(decoder, encoding_data)
     assert result["n_candidates"] == d.test.sum() == 60
     assert np.isclose(result["chance"], 1 / 60)
     # observed 0.35 (image) and 0.43 (brain): 20x and 26x chance
-    assert result["image_retrieval"] > 8 * result["chance"]
-    assert result["brain_retrieval"] > 8 * result["chance"]
+    assert result["brain_to_image"] > 8 * result["chance"]
+    assert result["image_to_brain"] > 8 * result["chance"]
 
 
 def test_training_loss_falls_and_embeddings_track_the_targets(decoder, encoding_data):

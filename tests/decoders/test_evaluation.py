@@ -15,7 +15,7 @@ def test_perfect_reconstructions_score_one_and_blends_are_their_own_rows():
     table = reconstruction_table(truth, sets, lambda images: images.reshape(len(images), -1), "pixels", {})
     perfect = table.set_index("images").loc["reconstruction"]
     assert np.isclose(perfect["PixCorr"], 1) and np.isclose(perfect["SSIM"], 1)
-    assert perfect["two-way pixels"] == 1.0
+    assert perfect["two-way pixels (target)"] == 1.0
     assert np.isnan(perfect["AlexNet(2)"]) and np.isnan(perfect["SwAV"])  # no weights: unavailable, not faked
     assert table.set_index("images").loc["low-level", "PixCorr"] < 1
 

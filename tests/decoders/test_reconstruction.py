@@ -7,7 +7,7 @@ from voxelflow.decoders.contrastive import ContrastiveConfig, ContrastiveDecoder
 from voxelflow.decoders.generator import GeneratorConfig, ImageGenerator
 from voxelflow.decoders.low_level import BlurryDecoder
 from voxelflow.decoders.prior import DiffusionPrior, PriorConfig
-from voxelflow.decoders.reconstruction import reconstruct
+from voxelflow.decoders.reconstruction import read_reconstructions, reconstruct, write_reconstructions
 from voxelflow.errors import InputError
 from voxelflow.nsd_layout import read_stimuli
 
@@ -78,3 +78,32 @@ def test_blurry_decoder_round_trip(parts, tmp_path):
     _, _, _, blurry, X, _ = parts
     blurry.save(tmp_path / "blurry.h5")
     assert np.allclose(BlurryDecoder.load(tmp_path / "blurry.h5").predict(X), blurry.predict(X), atol=1e-6)
+
+
+def test_best_of_n_keeps_the_sample_closest_to_the_retrieval_embedding(parts, tmp_path):
+    """MindEye's second-order selection, checked against the samples drawn one seed at a time."""
+    decoder, prior, generator, blurry, X, _ = parts
+    dim = decoder.model_.dim
+    projection = np.random.default_rng(0).standard_normal((16 * 16 * 3, dim))
+
+    def embed(images):  # any fixed map into the target space stands in for the backbone
+        return images.reshape(len(images), -1) @ projection
+
+    out = reconstruct(X, decoder, prior, generator, blurry, strength=0.5, n_steps=4, seed=3, n_samples=3,
+                      embed=embed)
+    samples = [reconstruct(X, decoder, prior, generator, blurry, strength=0.5, n_steps=4, seed=3 + k).images
+               for k in range(3)]
+    assert np.array_equal(out.images, samples[0])  # the raw row is still the first sample
+    reference = decoder.project(X).reshape(len(X), -1)
+    reference /= np.linalg.norm(reference, axis=1, keepdims=True)
+    similarity = np.stack([np.sum(reference * embed(s) / np.linalg.norm(embed(s), axis=1, keepdims=True), axis=1)
+                           for s in samples])  # (sample, image)
+    assert np.array_equal(out.best_sample, similarity.argmax(0))
+    assert np.array_equal(out.best, np.stack([samples[k][i] for i, k in enumerate(similarity.argmax(0))]))
+    assert out.best_sample.any()  # the selection replaced some first samples
+    write_reconstructions(tmp_path / "r.h5", np.arange(4), out, {"seed": 3})
+    ids, read, attrs = read_reconstructions(tmp_path / "r.h5")
+    assert read.n_samples == 3 and attrs["seed"] == 3 and np.array_equal(read.best_sample, out.best_sample)
+    assert np.abs(read.best - out.best).max() <= 0.5 / 255 + 1e-6  # stored as 8-bit images
+    with pytest.raises(InputError, match="more than one sample needs an embedder"):
+        reconstruct(X, decoder, prior, generator, blurry, n_samples=2)

@@ -11,7 +11,8 @@ every CI run.
 import numpy as np
 import pytest
 
-from voxelflow.decoders.generator import GeneratorConfig, ImageGenerator, resized_images
+from voxelflow.decoders.generator import GeneratorConfig, ImageGenerator
+from voxelflow.images import resize_images
 from voxelflow.encoders.backbones import GaborBackbone
 from voxelflow.encoders.ridge import RidgeEncoder
 from voxelflow.images import to_uint8
@@ -32,7 +33,7 @@ def test_place_images_drive_the_true_place_voxels(encoding_data):
     d = encoding_data
     stimuli = NSDLayout(d.root).stimuli
     train_ids = d.responses.image_ids[d.train]
-    images = to_uint8(resized_images(read_stimuli(stimuli, train_ids), 32))
+    images = to_uint8(resize_images(read_stimuli(stimuli, train_ids), 32))
     generator = ImageGenerator(GeneratorConfig(image_size=32, steps=1000), device="cpu").fit(images, d.pooled[d.train])
     guide = RidgeEncoder().fit(d.pooled[d.train], d.responses.responses[d.train])
     weights = {t: target_weights(d.responses.rois, t) for t in TARGETS}

@@ -4,7 +4,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from voxelflow.decoders.generator import resized_images
+from voxelflow.images import resize_images
 from voxelflow.errors import InputError
 from voxelflow.images import to_uint8
 from voxelflow.mininsd.true_brain import TrueBrain
@@ -81,6 +81,6 @@ def test_true_brain_scorer_reads_images_at_any_size(encoding_data):
     score = true_brain_scorer(truth, "subj01")
     assert images.shape[1] == brain.image_size
     np.testing.assert_allclose(score(images), brain(images), rtol=1e-6, atol=1e-6)
-    smaller = to_uint8(resized_images(images, brain.image_size // 2))
+    smaller = to_uint8(resize_images(images, brain.image_size // 2))
     r = np.corrcoef(score(smaller).ravel(), brain(images).ravel())[0, 1]
     assert 0.8 < r < 1

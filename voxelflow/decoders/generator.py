@@ -29,6 +29,8 @@ from voxelflow.decoders.sampling import denoising_loop, pixels_to_unit
 from voxelflow.decoders.training import one_cycle
 from voxelflow.devices import resolve_device
 from voxelflow.errors import InputError
+from voxelflow.encoders.backbones import images_to_tensor
+from voxelflow.images import resize_images
 from voxelflow.model_configs import GeneratorConfig
 
 log = logging.getLogger(__name__)
@@ -52,18 +54,8 @@ def build_unet(config: GeneratorConfig, embedding_dim: int) -> UNet2DConditionMo
 
 
 def to_unit_range(images: np.ndarray, size: int) -> torch.Tensor:
-    """(n, H, W, 3) uint8 or float in [0, 1] -> (n, 3, size, size) float32 in [-1, 1] (bilinear, antialiased)."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
-    if images.dtype == np.uint8:
-        x = x / 255.0
-    if x.shape[-1] != size or x.shape[-2] != size:
-        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return x.clamp(0, 1) * 2 - 1
-
-
-def resized_images(images: np.ndarray, size: int) -> np.ndarray:
-    """(n, H, W, 3) uint8 or float in [0, 1] -> (n, size, size, 3) float32 in [0, 1], resized as `to_unit_range`."""
-    return (to_unit_range(images, size).permute(0, 2, 3, 1).numpy() + 1) / 2
+    """(n, H, W, 3) uint8 or float in [0, 1] -> (n, 3, size, size) float32 in [-1, 1], the UNet's pixel range."""
+    return images_to_tensor(resize_images(images, size)).clamp(0, 1) * 2 - 1
 
 
 class ImageGenerator:
@@ -160,7 +152,7 @@ class ImageGenerator:
             if len(init_images) != len(cond):
                 raise InputError(f"{len(init_images)} init images for {len(cond)} embeddings")
             if start == n_steps:
-                return resized_images(init_images, size)
+                return resize_images(init_images, size)
             noise = self.scheduler.add_noise(to_unit_range(init_images, size), noise, timesteps[start:start + 1])
         out = []
         for lo in range(0, len(cond), batch_size):

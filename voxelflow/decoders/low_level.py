@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from voxelflow.decoders.generator import resized_images
+from voxelflow.images import resize_images
 from voxelflow.encoders.ridge import RidgeEncoder
 from voxelflow.errors import InputError
 
@@ -24,7 +24,7 @@ class BlurryDecoder:
 
     def fit(self, responses: np.ndarray, images: np.ndarray) -> BlurryDecoder:
         """responses (n, n_voxels); images (n, H, W, 3) uint8 of the same n images."""
-        pixels = resized_images(images, self.size)
+        pixels = resize_images(images, self.size)
         self.ridge.fit(responses, pixels.reshape(len(pixels), -1))
         return self
 

@@ -20,13 +20,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from voxelflow.errors import InputError
+from voxelflow.images import to_unit_float
 
 open_clip.add_model_config(Path(__file__).parent / "model_configs")
 
 
 def images_to_tensor(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-    """(n, H, W, 3) uint8 RGB -> (n, 3, H, W) float32 in [0, 1] on `device`."""
-    return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float() / 255.0
+    """(n, H, W, 3) uint8 or float in [0, 1] -> (n, 3, H, W) float32 in [0, 1] on `device`."""
+    return torch.from_numpy(np.ascontiguousarray(to_unit_float(images))).to(device).permute(0, 3, 1, 2)
 
 
 def create_clip(model: str, pretrained: str | None = None, seed: int = 0) -> nn.Module:

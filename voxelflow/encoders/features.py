@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,27 @@ class Features:
         return self.tokens if tokens else self.pooled
 
 
+def embed_batch(backbone: nn.Module, images: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """One batch (b, H, W, 3) uint8 or float in [0, 1] through `backbone` (on `device`, in eval mode) -> pooled
+    (b, d) and tokens (b, t, d_tokens); float16 autocast on CUDA, float32 on the CPU."""
+    with torch.no_grad(), torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
+        return backbone(images_to_tensor(images, device))
+
+
+def image_embedder(backbone: nn.Module, device: str = "auto", tokens: bool = False,
+                   batch_size: int = 64) -> Callable[[np.ndarray], np.ndarray]:
+    """images (n, H, W, 3) uint8 or float in [0, 1] -> the backbone's embeddings as features files hold them:
+    pooled (n, d), or the token grid (n, t, d_tokens) when `tokens`; float32."""
+    torch_device = resolve_device(device)
+    backbone = backbone.to(torch_device).eval()
+
+    def embed(images: np.ndarray) -> np.ndarray:
+        batches = [embed_batch(backbone, images[start:start + batch_size], torch_device)[1 if tokens else 0]
+                   for start in range(0, len(images), batch_size)]
+        return torch.cat(batches).float().cpu().numpy()
+    return embed
+
+
 def extract_features(backbone: nn.Module, stimuli_path: str | Path, image_ids: np.ndarray, out_path: str | Path,
                      batch_size: int = 64, device: str = "auto", attrs: dict | None = None) -> None:
     """Run `backbone` over the images `image_ids` of the stimulus brick and write the features file.
@@ -64,8 +86,7 @@ def extract_features(backbone: nn.Module, stimuli_path: str | Path, image_ids: n
             for start in tqdm(range(0, len(image_ids), batch_size), desc=f"features {Path(out_path).stem}",
                               unit="batch"):
                 ids = image_ids[start:start + batch_size]
-                with torch.no_grad(), torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
-                    p, t = backbone(images_to_tensor(brick[ids], device))
+                p, t = embed_batch(backbone, brick[ids], device)
                 if pooled is None:
                     pooled = out.create_dataset("pooled", (len(image_ids), p.shape[1]), dtype=np.float16)
                     tokens = out.create_dataset("tokens", (len(image_ids), *t.shape[1:]), dtype=np.float16,

@@ -13,9 +13,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from voxelflow.decoding_metrics import resize_images
 from voxelflow.encoders.backbones import images_to_tensor
-from voxelflow.images import to_uint8
+from voxelflow.images import resize_images, to_uint8
 from voxelflow.mininsd.true_brain import TrueBrain
 
 Scorer = Callable[[np.ndarray], np.ndarray]
@@ -42,7 +41,7 @@ def true_brain_scorer(truth: str, subject: str, ijk: np.ndarray | None = None) -
     resized to the size the true brain was built for. truth: the mini-NSD's truth/planted.h5; ijk: (n_voxels, 3)
     the voxels to score, e.g. a response store's (default: every planted voxel)."""
     brain = TrueBrain.from_truth(truth, subject, ijk)
-    return lambda images: brain(to_uint8(resize_images(images.astype(np.float32) / 255, brain.image_size)))
+    return lambda images: brain(to_uint8(resize_images(images, brain.image_size)))
 
 
 def natural_choices(measured: np.ndarray, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

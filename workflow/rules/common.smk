@@ -21,6 +21,9 @@ NSD_TREES = ["nsddata", "nsddata_betas", "nsddata_stimuli"]
 BACKBONES = list(config["backbones"])
 ENCODERS = list(config["encoders"])
 DECODERS = list(config["decoders"])
+RECONSTRUCTION = config["decoders"].get("reconstruction", {})
+# The reconstruction settings that only its scoring reads: editing them rescores, never regenerates.
+RECONSTRUCTION_SCORING = ("protocols", "metric_networks")
 # GPUs a torch job asks for (resources: gpu): none when the config keeps models on the CPU, so that CPU
 # jobs run side by side instead of queueing for a GPU they never use.
 GPUS_PER_JOB = 0 if config["device"] == "cpu" else 1

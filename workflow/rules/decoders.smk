@@ -103,7 +103,6 @@ rule reconstruct:
         unpack(reconstruction_inputs),
     output:
         images="results/{subject}/decoders/reconstruction/reconstructions.h5",
-        metrics="results/{subject}/decoders/reconstruction/metrics.tsv",
         grid=report(
             "results/{subject}/figures/decoders/reconstructions.png",
             caption="../report/reconstructions.rst",
@@ -111,17 +110,11 @@ rule reconstruct:
             subcategory="{subject}",
             labels={"figure": "reconstructions"},
         ),
-        table=report(
-            "results/{subject}/figures/decoders/metrics.png",
-            caption="../report/decoding_metrics.rst",
-            category="Decoding",
-            subcategory="{subject}",
-            labels={"figure": "metrics table"},
-        ),
     params:
-        reconstruction=config["decoders"].get("reconstruction", {}),
+        reconstruction={key: value for key, value in RECONSTRUCTION.items() if key not in RECONSTRUCTION_SCORING},
         target=decoder_target,
         target_spec=lambda wc: config["backbones"][decoder_target()],
+        tokens=config["decoders"].get("contrastive", {}).get("tokens", False),
         device=config["device"],
     log:
         "logs/{subject}/decoders/reconstruct.log",
@@ -135,6 +128,38 @@ rule reconstruct:
         "../envs/voxelflow.yaml"
     script:
         "../scripts/reconstruct.py"
+
+
+rule score_reconstructions:
+    input:
+        images="results/{subject}/decoders/reconstruction/reconstructions.h5",
+        stimuli=stimuli_input(),
+    output:
+        metrics="results/{subject}/decoders/reconstruction/metrics.tsv",
+        table=report(
+            "results/{subject}/figures/decoders/metrics.png",
+            caption="../report/decoding_metrics.rst",
+            category="Decoding",
+            subcategory="{subject}",
+            labels={"figure": "metrics table"},
+        ),
+    params:
+        reconstruction={key: value for key, value in RECONSTRUCTION.items() if key in RECONSTRUCTION_SCORING},
+        target=decoder_target,
+        target_spec=lambda wc: config["backbones"][decoder_target()],
+        device=config["device"],
+    log:
+        "logs/{subject}/decoders/score_reconstructions.log",
+    benchmark:
+        "logs/benchmarks/{subject}/decoders/score_reconstructions.tsv"
+    threads: 2
+    resources:
+        gpu=GPUS_PER_JOB,
+        **job_size("score_reconstructions"),
+    conda:
+        "../envs/voxelflow.yaml"
+    script:
+        "../scripts/score_reconstructions.py"
 
 
 rule decoding_summary:
@@ -151,7 +176,8 @@ rule decoding_summary:
             subcategory="All subjects",
         ),
     params:
-        subjects=SUBJECTS,
+        protocols=RECONSTRUCTION.get("protocols", ["voxelflow", "mindeye2"]),
+        samples=RECONSTRUCTION.get("samples", 1),
     log:
         "logs/figures/decoding_summary.log",
     conda:

@@ -39,6 +39,8 @@ JOB_SIZES = {
     # real runs load a trained generator; training one on NSD's 73,000 images is a day on one GPU
     "train_generator": {"demo": (3000, 80), "nsd": (64000, 1440)},
     "reconstruct": {"demo": (6000, 30), "nsd": (32000, 360)},
+    # ground truth and every candidate set at 425 px in float64 (1,000 x 425 x 425 x 3 x 8 B = 4.3 GB each)
+    "score_reconstructions": {"demo": (3000, 20), "nsd": (24000, 120)},
     "synthesize": {"demo": (2000, 10), "nsd": (16000, 240)},
     "score_synthesis": {"demo": (2500, 10), "nsd": (16000, 60)},
 }

@@ -23,7 +23,8 @@ def main(smk) -> None:
     decoder.save(smk.output.model)
     with atomic_output(smk.output.retrieval) as tmp:
         tmp.write_text(json.dumps({"subject": smk.wildcards.subject, "target": settings["target"],
-                                   "n_test": int(test.sum()), **retrieval}, indent=1))
+                                   "n_test": int(test.sum()),
+                                   "sessions": len(responses.attrs["sessions"]), **retrieval}, indent=1))
 
 
 run_reporting_errors(lambda: main(snakemake), snakemake.log[0], snakemake.threads)  # noqa: F821 (Snakemake)
