@@ -77,3 +77,21 @@ def encoding_data(tmp_path_factory) -> EncodingData:
     extract_features(GaborBackbone(), study.layout.stimuli, responses.image_ids, root / "gabor.h5", device="cpu")
     features = load_features(root / "gabor.h5", responses.image_ids, tokens=True)
     return EncodingData(responses, features.pooled, features.tokens, root)
+
+
+@pytest.fixture()
+def interrupt_training(monkeypatch):
+    """interrupt_training(n): the training loop raises KeyboardInterrupt right after its n-th checkpoint (as a
+    killed job stops), once; later fits in the test run on."""
+    from voxelflow.toolkit import training
+
+    def arm(saves: int) -> None:
+        real, count = training.save_checkpoint, []
+
+        def save(*args, **kwargs):
+            real(*args, **kwargs)
+            count.append(1)
+            if len(count) == saves:
+                raise KeyboardInterrupt
+        monkeypatch.setattr(training, "save_checkpoint", save)
+    return arm

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from voxelflow.decoders.metric_networks import load_network
-from voxelflow.encoders.checkpoints import read_model_file
+from voxelflow.toolkit.model_files import read_model_file
 from voxelflow.encoders.features import load_features
 from voxelflow.errors import InputError
 from voxelflow.nsd_layout import NSDLayout, read_stimuli

@@ -5,7 +5,8 @@ from __future__ import annotations
 import errno
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from threadpoolctl import threadpool_limits
@@ -66,3 +67,15 @@ def run_reporting_errors(task: Callable[[], None], log_path: str | Path | None =
     except Exception:
         log.exception("unexpected failure")
         raise
+
+
+@contextmanager
+def training_checkpoint(output: str | Path) -> Iterator[Path]:
+    """The path of the training checkpoint of the job that writes `output` (a file or folder): `<output
+    name>.checkpoint.pt` beside it. Kept when the job fails, so that rerunning it resumes; deleted once the body
+    has finished (the model is saved by then)."""
+    output = Path(output)
+    path = output.with_name(f"{output.name.split('.')[0]}.checkpoint.pt")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    yield path
+    path.unlink(missing_ok=True)

@@ -89,20 +89,14 @@ def test_shapes_round_trip_and_seed(trained, encoding_data, tmp_path):
         trained.predict(tokens[:, :, :5])
 
 
-def test_interrupted_training_resumes_from_its_checkpoint(encoding_data, tmp_path):
+def test_interrupted_training_resumes_from_its_checkpoint(encoding_data, tmp_path, interrupt_training):
     data = encoding_data
     config = TransformerConfig(d_model=16, n_heads=2, epochs=3, patience=10)
     checkpoint = tmp_path / "checkpoint.pt"
-
-    class Interrupted(TransformerEncoder):
-        def _save_checkpoint(self, optimizer, epoch, *args):
-            super()._save_checkpoint(optimizer, epoch, *args)
-            if epoch == 2:
-                raise KeyboardInterrupt
-
     args = (data.responses.rois, config)
+    interrupt_training(2)  # killed after its second epoch's checkpoint
     with pytest.raises(KeyboardInterrupt):
-        Interrupted(*args, device="cpu", checkpoint=checkpoint).fit(data.tokens[:80], data.responses.responses[:80])
+        TransformerEncoder(*args, device="cpu", checkpoint=checkpoint).fit(data.tokens[:80], data.responses.responses[:80])
     resumed = TransformerEncoder(*args, device="cpu", checkpoint=checkpoint)
     resumed.fit(data.tokens[:80], data.responses.responses[:80])
     assert [epoch for epoch, *_ in resumed.history_] == [0, 1, 2]

@@ -20,12 +20,12 @@ from torch import nn
 
 from voxelflow.atomic_output import atomic_output
 from voxelflow.decoders.losses import cosine_anneal, mixco, mixco_nce, soft_clip_loss
-from voxelflow.decoders.training import train_epochs
 from voxelflow.decoding_metrics import retrieval_top1
 from voxelflow.devices import resolve_device
-from voxelflow.encoders.checkpoints import read_model_file
 from voxelflow.errors import InputError
 from voxelflow.model_configs import ContrastiveConfig
+from voxelflow.toolkit.model_files import data_fingerprint, read_model_file
+from voxelflow.toolkit.training import EpochBatches, LoopSettings, one_cycle, step_rng, train
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +93,12 @@ def training_loss(model: BrainToClip, voxels: torch.Tensor, targets: torch.Tenso
 class ContrastiveDecoder:
     """fit(responses, image_embeddings) / embed / project / retrieve / save / load (the Decoder contract)."""
 
-    def __init__(self, config: ContrastiveConfig | None = None, device: str = "auto"):
+    def __init__(self, config: ContrastiveConfig | None = None, device: str = "auto",
+                 checkpoint: str | Path | None = None):
         self.config = config or ContrastiveConfig()
         self.config.validate()
         self.device = resolve_device(device)
+        self.checkpoint = checkpoint  # per-epoch training checkpoint: a rerun resumes from it
 
     def _voxels(self, responses: np.ndarray) -> torch.Tensor:
         """Responses (n, n_voxels) standardised with the training statistics, as float32; a clear error for
@@ -120,7 +122,6 @@ class ContrastiveDecoder:
         self.target_mean_ = targets.mean(0)
         self.target_std_ = targets.std(0) + 1e-6
         torch.manual_seed(cfg.seed)
-        generator = torch.Generator().manual_seed(cfg.seed)
         self.model_ = BrainToClip(responses.shape[1], targets.shape[1], targets.shape[2], cfg).to(self.device)
         X = self._voxels(responses)
         Y = torch.from_numpy(targets)
@@ -128,18 +129,22 @@ class ContrastiveDecoder:
         mixup_epochs = int(np.ceil(cfg.mixup_pct * cfg.epochs))
         soft_temperatures = cosine_anneal(cfg.soft_clip_temperature_start, cfg.soft_clip_temperature_end,
                                           cfg.epochs - mixup_epochs)
-        autocast = dict(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+        batches = EpochBatches(len(X), cfg.batch_size, cfg.seed)
+        steps = cfg.epochs * batches.steps_per_epoch
 
-        def batch_loss(batch: torch.Tensor, epoch: int) -> torch.Tensor:
+        def step_loss(step: int) -> torch.Tensor:
+            batch, epoch = batches(step)
             temperature = None if epoch < mixup_epochs else float(soft_temperatures[epoch - mixup_epochs])
-            with torch.autocast(**autocast):
-                return training_loss(self.model_, X[batch].to(self.device), Y[batch].to(self.device),
-                                     Z[batch].to(self.device), cfg, temperature, generator)
+            return training_loss(self.model_, X[batch].to(self.device), Y[batch].to(self.device),
+                                 Z[batch].to(self.device), cfg, temperature, step_rng(cfg.seed, step)[0])
 
-        self.model_.train()
-        self.history_ = train_epochs(batch_loss, _parameter_groups(self.model_, cfg.weight_decay), len(X),
-                                     cfg.batch_size, cfg.epochs, cfg.lr, generator, "brain -> CLIP",
-                                     pct_start=min(0.5, 2 / cfg.epochs))
+        optimizer = torch.optim.AdamW(_parameter_groups(self.model_, cfg.weight_decay), lr=cfg.lr, weight_decay=1e-2)
+        history = train(self.model_, optimizer, one_cycle(optimizer, cfg.lr, steps, min(0.5, 2 / cfg.epochs)),
+                        step_loss, LoopSettings(steps, batches.steps_per_epoch, seed=cfg.seed, autocast=True,
+                                                desc="brain -> CLIP"),
+                        checkpoint=self.checkpoint,
+                        identity={"config": asdict(cfg), "data": data_fingerprint(responses, targets)})
+        self.history_ = [loss for _, loss, _ in history]  # mean training loss of each epoch
         log.info("brain -> CLIP: %d epochs, loss %.3f -> %.3f", cfg.epochs, self.history_[0], self.history_[-1])
         self.model_.eval()
         return self

@@ -21,17 +21,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers import DDIMScheduler, UNet2DConditionModel
-from tqdm import tqdm
 
 from voxelflow.atomic_output import atomic_output
 from voxelflow.decoders.contrastive import as_tokens
 from voxelflow.decoders.sampling import denoising_loop, pixels_to_unit
-from voxelflow.decoders.training import one_cycle
 from voxelflow.devices import resolve_device
 from voxelflow.errors import InputError
 from voxelflow.encoders.backbones import images_to_tensor
 from voxelflow.images import resize_images
 from voxelflow.model_configs import GeneratorConfig
+from voxelflow.toolkit.model_files import data_fingerprint
+from voxelflow.toolkit.training import LoopSettings, one_cycle, step_rng, train
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +61,11 @@ def to_unit_range(images: np.ndarray, size: int) -> torch.Tensor:
 class ImageGenerator:
     """fit(images, embeddings) / generate(embeddings, init_images, strength) / save(folder) / load(folder)."""
 
-    def __init__(self, config: GeneratorConfig | None = None, device: str = "auto"):
+    def __init__(self, config: GeneratorConfig | None = None, device: str = "auto",
+                 checkpoint: str | Path | None = None):
         self.config = config or GeneratorConfig()
         self.device = resolve_device(device)
+        self.checkpoint = checkpoint  # training checkpoint (every 5 % of the steps): a rerun resumes from it
         # x0-prediction: a small, briefly trained model then returns the conditional mean image (blurry but
         # right), where noise prediction returns noise.
         self.scheduler = DDIMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", clip_sample=True,
@@ -97,15 +99,12 @@ class ImageGenerator:
             raise InputError(f"images {images.shape} and embeddings {cond.shape} must pair n RGB images")
         self.embedding_scale = float(cond.std()) or 1.0
         torch.manual_seed(cfg.seed)
-        generator = torch.Generator().manual_seed(cfg.seed)
         self.unet = build_unet(cfg, cond.shape[2]).to(self.device)
         X = to_unit_range(images, cfg.image_size)
         C = torch.from_numpy(cond / self.embedding_scale)
-        optimizer = torch.optim.AdamW(self.unet.parameters(), lr=cfg.lr, weight_decay=1e-2)
-        schedule = one_cycle(optimizer, cfg.lr, cfg.steps, pct_start=0.1)
-        self.history = []
-        self.unet.train()
-        for _ in tqdm(range(cfg.steps), desc="generator", unit="step"):
+
+        def step_loss(step: int) -> torch.Tensor:
+            generator = step_rng(cfg.seed, step)[0]
             batch = torch.randint(0, len(X), (cfg.batch_size,), generator=generator)
             clean = X[batch]
             if torch.rand(1, generator=generator).item() < 0.5:  # horizontal flips: the scenes have no handedness
@@ -115,15 +114,15 @@ class ImageGenerator:
             t = torch.randint(0, self.scheduler.config.num_train_timesteps, (len(batch),), generator=generator)
             noisy = self.scheduler.add_noise(clean, noise, t)
             predicted = self._unet(noisy.to(self.device), t.to(self.device), context.to(self.device))
-            loss = F.mse_loss(predicted, clean.to(self.device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            self.history.append(loss.item())
-        self.unet.eval()
-        log.info("generator: %d steps, loss %.4f -> %.4f", cfg.steps, np.mean(self.history[:20]),
-                 np.mean(self.history[-20:]))
+            return F.mse_loss(predicted, clean.to(self.device))
+
+        optimizer = torch.optim.AdamW(self.unet.parameters(), lr=cfg.lr, weight_decay=1e-2)
+        history = train(self.unet, optimizer, one_cycle(optimizer, cfg.lr, cfg.steps, pct_start=0.1), step_loss,
+                        LoopSettings(cfg.steps, max(1, cfg.steps // 20), seed=cfg.seed, desc="generator"),
+                        checkpoint=self.checkpoint,
+                        identity={"config": asdict(cfg), "data": data_fingerprint(images, cond)})
+        self.history_ = [(step, loss) for step, loss, _ in history]  # (steps done, mean loss since the last)
+        log.info("generator: %d steps, loss %.4f -> %.4f", cfg.steps, self.history_[0][1], self.history_[-1][1])
         return self
 
     @torch.no_grad()

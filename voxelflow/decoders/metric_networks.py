@@ -26,7 +26,7 @@ from voxelflow.decoders.protocols import MINDEYE_NETWORK_SIZES
 from voxelflow.decoding_metrics import correlation_distance, two_way_identification
 from voxelflow.devices import resolve_device
 from voxelflow.encoders.backbones import create_clip, images_to_tensor
-from voxelflow.encoders.checkpoints import read_torch_file
+from voxelflow.toolkit.model_files import read_torch_file
 from voxelflow.errors import InputError
 from voxelflow.images import resize_images
 

@@ -20,11 +20,11 @@ from torch import nn
 
 from voxelflow.atomic_output import atomic_output
 from voxelflow.decoders.contrastive import as_tokens
-from voxelflow.decoders.training import train_epochs
 from voxelflow.devices import resolve_device
-from voxelflow.encoders.checkpoints import read_model_file
 from voxelflow.errors import InputError
 from voxelflow.model_configs import PriorConfig
+from voxelflow.toolkit.model_files import data_fingerprint, read_model_file
+from voxelflow.toolkit.training import EpochBatches, LoopSettings, one_cycle, step_rng, train
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +55,11 @@ class PriorDenoiser(nn.Module):
 class DiffusionPrior:
     """fit(brain_embeddings, image_embeddings) / sample(brain_embeddings) / save / load."""
 
-    def __init__(self, config: PriorConfig | None = None, device: str = "auto"):
+    def __init__(self, config: PriorConfig | None = None, device: str = "auto", checkpoint: str | Path | None = None):
         self.config = config or PriorConfig()
         self.config.validate()
         self.device = resolve_device(device)
+        self.checkpoint = checkpoint  # per-epoch training checkpoint: a rerun resumes from it
         self.scheduler = DDPMScheduler(num_train_timesteps=self.config.timesteps, beta_schedule="squaredcos_cap_v2",
                                        prediction_type="sample", clip_sample=False)
 
@@ -78,21 +79,26 @@ class DiffusionPrior:
             raise InputError(f"brain embeddings {brain.shape} and image embeddings {target.shape} must match")
         self.mean_, self.std_ = target.mean(0), target.std(0) + 1e-6  # (t, d): both inputs live in target units
         torch.manual_seed(cfg.seed)
-        generator = torch.Generator().manual_seed(cfg.seed)
         self.model_ = PriorDenoiser(target.shape[1], target.shape[2], cfg).to(self.device)
         B, Y = torch.from_numpy(self._standard(brain)), torch.from_numpy(self._standard(target))
+        batches = EpochBatches(len(Y), cfg.batch_size, cfg.seed)
+        steps = cfg.epochs * batches.steps_per_epoch
 
-        def batch_loss(batch: torch.Tensor, epoch: int) -> torch.Tensor:
+        def step_loss(step: int) -> torch.Tensor:
+            batch, _ = batches(step)
+            generator = step_rng(cfg.seed, step)[0]
             clean, cond = Y[batch].to(self.device), B[batch].to(self.device)
             t = torch.randint(0, cfg.timesteps, (len(batch),), generator=generator).to(self.device)
             noise = torch.randn(clean.shape, generator=generator).to(self.device)
             keep = (torch.rand(len(batch), generator=generator) >= cfg.cond_drop).to(self.device)
             return nn.functional.mse_loss(self.model_(self.scheduler.add_noise(clean, noise, t), t, cond, keep), clean)
 
-        self.model_.train()
-        self.history_ = train_epochs(batch_loss, self.model_.parameters(), len(Y), cfg.batch_size, cfg.epochs, cfg.lr,
-                                     generator, "diffusion prior")
-        self.model_.eval()
+        optimizer = torch.optim.AdamW(self.model_.parameters(), lr=cfg.lr, weight_decay=1e-2)
+        history = train(self.model_, optimizer, one_cycle(optimizer, cfg.lr, steps), step_loss,
+                        LoopSettings(steps, batches.steps_per_epoch, seed=cfg.seed, desc="diffusion prior"),
+                        checkpoint=self.checkpoint,
+                        identity={"config": asdict(cfg), "data": data_fingerprint(brain, target)})
+        self.history_ = [loss for _, loss, _ in history]  # mean training loss of each epoch
         log.info("diffusion prior: %d epochs, loss %.3f -> %.3f", cfg.epochs, self.history_[0], self.history_[-1])
         return self
 

@@ -24,7 +24,6 @@ as in BraInCoRL, so that contexts longer than any seen in training still work.
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 from dataclasses import asdict
@@ -37,10 +36,11 @@ from torch import nn
 
 from voxelflow.atomic_output import atomic_output
 from voxelflow.devices import resolve_device
-from voxelflow.encoders.checkpoints import data_fingerprint, load_checkpoint, read_model_file, save_checkpoint
 from voxelflow.encoders.linear import LinearEncoder, check_pair
 from voxelflow.errors import InputError
 from voxelflow.model_configs import InContextConfig
+from voxelflow.toolkit.model_files import data_fingerprint, read_model_file
+from voxelflow.toolkit.training import LoopSettings, step_rng, train
 
 log = logging.getLogger(__name__)
 
@@ -206,53 +206,24 @@ class InContextEncoder:
                                       weight_decay=cfg.weight_decay)
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=[cfg.lr, 10 * cfg.lr],
                                                        total_steps=cfg.steps, pct_start=0.1)
-        self.history_, best, best_state, stale, start = [], float("inf"), None, 0, 0
         identity = {"config": asdict(cfg), "data": data_fingerprint(*(a for pair in datasets.values() for a in pair)),
                     "subjects": list(datasets)}
-        saved = load_checkpoint(self.checkpoint, identity, device)
-        if saved is not None:
-            self.network_.load_state_dict(saved["model"])
-            optimizer.load_state_dict(saved["optimizer"])
-            schedule.load_state_dict(saved["schedule"])
-            self.history_, best, best_state, stale, start = (saved[k] for k in ("history", "best", "best_state",
-                                                                                "stale", "step"))
-            rng = np.random.default_rng([cfg.seed, start])
-        best_state = best_state or copy.deepcopy(self.network_.state_dict())
-        running = 0.0
-        for step in range(start, cfg.steps):
-            if stale >= cfg.patience:
-                break
-            self.network_.train()
-            s = rng.choice(len(data), p=weights / weights.sum())
+        subject_weights = weights / weights.sum()
+
+        def step_loss(step: int) -> torch.Tensor:
+            rng = step_rng(cfg.seed, step)[1]
+            s = rng.choice(len(data), p=subject_weights)
             X, Y = data[s]
             k = int(rng.integers(cfg.context_min, min(cfg.context_max, len(X) - cfg.n_query) + 1))
             images = rng.permutation(len(X))
             context, query = images[:k], images[k:k + cfg.n_query]
             voxels = torch.as_tensor(rng.choice(train_voxels[s], size=cfg.batch_voxels), device=device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                loss = self._query_loss(X, Y, context, query, voxels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.network_.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
-            running += loss.item()
-            if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
-                val_loss = self._validation_loss(data, validation)
-                n = (step % cfg.eval_every) + 1
-                self.history_.append((step + 1, running / n, val_loss))
-                log.info("step %d: train loss %.4f, validation loss %.4f", step + 1, running / n, val_loss)
-                running = 0.0
-                if val_loss < best:
-                    best, best_state, stale = val_loss, copy.deepcopy(self.network_.state_dict()), 0
-                else:
-                    stale += 1
-                save_checkpoint(self.checkpoint, identity,
-                                {"model": self.network_.state_dict(), "optimizer": optimizer.state_dict(),
-                                 "schedule": schedule.state_dict(), "history": self.history_, "best": best,
-                                 "best_state": best_state, "stale": stale, "step": step + 1})
-        self.network_.load_state_dict(best_state)
-        self.network_.eval()
+            return self._query_loss(X, Y, context, query, voxels)
+
+        self.history_ = train(self.network_, optimizer, schedule, step_loss,
+                              LoopSettings(cfg.steps, cfg.eval_every, patience=cfg.patience, clip_grad_norm=1.0,
+                                           seed=cfg.seed, autocast=True, desc="in-context meta-training"),
+                              lambda: self._validation_loss(data, validation), self.checkpoint, identity)
         return self
 
     @torch.no_grad()

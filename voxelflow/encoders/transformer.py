@@ -10,7 +10,6 @@ cross-attention weights say which image tokens each ROI draws on.
 
 from __future__ import annotations
 
-import copy
 import logging
 from dataclasses import asdict
 from pathlib import Path
@@ -22,10 +21,11 @@ from torch import nn
 from voxelflow.atlases.roi_masks import RoiSet
 from voxelflow.atomic_output import atomic_output
 from voxelflow.devices import resolve_device
-from voxelflow.encoders.checkpoints import data_fingerprint, load_checkpoint, read_model_file, save_checkpoint
 from voxelflow.errors import InputError
 from voxelflow.metrics import pearson_r
 from voxelflow.model_configs import TransformerConfig
+from voxelflow.toolkit.model_files import data_fingerprint, read_model_file
+from voxelflow.toolkit.training import EpochBatches, LoopSettings, train
 
 log = logging.getLogger(__name__)
 
@@ -164,55 +164,28 @@ class TransformerEncoder:
         rng = np.random.default_rng(cfg.seed)
         order = rng.permutation(len(tokens))
         n_val = max(1, int(round(cfg.val_fraction * len(tokens))))
-        val, train = order[:n_val], order[n_val:]
+        val, train_images = order[:n_val], torch.as_tensor(order[n_val:])
         X = self._normalize(tokens).to(device)
         Y = torch.as_tensor(responses, dtype=torch.float32, device=device)
+        batches = EpochBatches(len(train_images), cfg.batch_size, cfg.seed, drop_last=False)
+
+        def step_loss(step: int) -> torch.Tensor:
+            batch = train_images[batches(step)[0]].to(device)
+            return torch.mean((self.model_(X[batch]) - Y[batch]) ** 2)
+
+        def validation_loss() -> float:
+            return float(torch.mean((self._predict_tensor(X[val]) - Y[val]) ** 2))
+
         optimizer = torch.optim.AdamW(self.model_.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.history_ = []  # (epoch, train loss, validation loss); a checkpoint may bring earlier epochs
-        self._identity = {"config": asdict(cfg), "data": data_fingerprint(tokens, responses)}
-        best, best_state, stale, start = self._resume(optimizer)
-        generator = torch.Generator().manual_seed(cfg.seed)
-        for epoch in range(start, cfg.epochs):
-            if stale >= cfg.patience:  # early-stopped (also when resuming a finished run)
-                break
-            self.model_.train()
-            perm = torch.as_tensor(train)[torch.randperm(len(train), generator=generator)]
-            train_loss = 0.0
-            for i in range(0, len(perm), cfg.batch_size):
-                batch = perm[i:i + cfg.batch_size].to(device)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                    loss = torch.mean((self.model_(X[batch]) - Y[batch]) ** 2)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()  # bfloat16 keeps float32's range: no loss scaling needed
-                optimizer.step()
-                train_loss += loss.item() * len(batch)
-            val_loss = float(torch.mean((self._predict_tensor(X[val]) - Y[val]) ** 2))
-            self.history_.append((epoch, train_loss / len(train), val_loss))
-            log.info("epoch %d: train loss %.4f, validation loss %.4f", epoch + 1, train_loss / len(train), val_loss)
-            if val_loss < best:
-                best, best_state, stale = val_loss, copy.deepcopy(self.model_.state_dict()), 0
-            else:
-                stale += 1
-            self._save_checkpoint(optimizer, epoch + 1, best, best_state, stale)
-
-        self.model_.load_state_dict(best_state)
-        self.model_.eval()
+        history = train(self.model_, optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0),
+                        step_loss, LoopSettings(cfg.epochs * batches.steps_per_epoch, batches.steps_per_epoch,
+                                                patience=cfg.patience, seed=cfg.seed, autocast=True,
+                                                desc="transformer encoder"),
+                        validation_loss, self.checkpoint, {"config": asdict(cfg), "data": data_fingerprint(tokens,
+                                                                                                          responses)})
+        # (epoch, training loss, validation loss), epochs from 0
+        self.history_ = [(step // batches.steps_per_epoch - 1, loss, val_loss) for step, loss, val_loss in history]
         return self
-
-    def _resume(self, optimizer) -> tuple[float, dict, int, int]:
-        """(best validation loss, best weights, epochs without improvement, next epoch), from a checkpoint if any."""
-        saved = load_checkpoint(self.checkpoint, self._identity, next(self.model_.parameters()).device)
-        if saved is None:
-            return float("inf"), copy.deepcopy(self.model_.state_dict()), 0, 0
-        self.model_.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        self.history_ = saved["history"]
-        return saved["best"], saved["best_state"], saved["stale"], saved["epoch"]
-
-    def _save_checkpoint(self, optimizer, epoch, best, best_state, stale) -> None:
-        save_checkpoint(self.checkpoint, self._identity,
-                        {"model": self.model_.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
-                         "best": best, "best_state": best_state, "stale": stale, "history": self.history_})
 
     @torch.no_grad()
     def _predict_tensor(self, X: torch.Tensor, batch_size: int = 256) -> torch.Tensor:

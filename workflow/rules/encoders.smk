@@ -76,7 +76,6 @@ rule meta_train_in_context:
     params:
         in_context=config["encoders"].get("in_context", {}),
         subjects=lambda wc: in_context_training_subjects(wc.training_set),
-        checkpoint=lambda wc: f"results/in_context/{wc.backbone}/{wc.training_set}/checkpoint.pt",
         device=config["device"],
     log:
         "logs/in_context/{backbone}-{training_set}.log",

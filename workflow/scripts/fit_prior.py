@@ -5,7 +5,7 @@ from voxelflow.decoders.contrastive import ContrastiveDecoder
 from voxelflow.decoders.prior import DiffusionPrior, PriorConfig
 from voxelflow.encoders.features import load_features
 from voxelflow.responses import read_responses
-from voxelflow.script_runner import run_reporting_errors
+from voxelflow.script_runner import run_reporting_errors, training_checkpoint
 
 
 def main(smk) -> None:
@@ -13,9 +13,11 @@ def main(smk) -> None:
     train = ~responses.is_test
     targets = load_features(smk.input.features, responses.image_ids[train], tokens=smk.params.tokens)
     decoder = ContrastiveDecoder.load(smk.input.decoder, device=smk.params.device)
-    prior = DiffusionPrior(dataclass_settings(PriorConfig, smk.params.prior), device=smk.params.device)
-    prior.fit(decoder.embed(responses.responses[train]), targets.embeddings(smk.params.tokens))
-    prior.save(smk.output.prior)
+    with training_checkpoint(smk.output.prior) as checkpoint:
+        prior = DiffusionPrior(dataclass_settings(PriorConfig, smk.params.prior), device=smk.params.device,
+                               checkpoint=checkpoint)
+        prior.fit(decoder.embed(responses.responses[train]), targets.embeddings(smk.params.tokens))
+        prior.save(smk.output.prior)
 
 
 run_reporting_errors(lambda: main(snakemake), snakemake.log[0], snakemake.threads)  # noqa: F821 (Snakemake)

@@ -1,12 +1,10 @@
 """Snakemake glue: meta-train the in-context encoder on the training subjects' training images
 (rule meta_train_in_context)."""
 
-from pathlib import Path
-
 from voxelflow.encoders.features import load_features
 from voxelflow.encoders.in_context import InContextConfig, InContextEncoder
 from voxelflow.responses import read_responses
-from voxelflow.script_runner import run_reporting_errors
+from voxelflow.script_runner import run_reporting_errors, training_checkpoint
 
 NETWORK_KEYS = set(InContextConfig.__dataclass_fields__)
 
@@ -19,9 +17,8 @@ def main(smk) -> None:
         datasets[subject] = (load_features(features, responses.image_ids[train]).pooled,
                              responses.responses[train])
     config = InContextConfig(**{k: v for k, v in smk.params.in_context.items() if k in NETWORK_KEYS})
-    encoder = InContextEncoder(config, device=smk.params.device, checkpoint=smk.params.checkpoint)
-    encoder.fit(datasets).save(smk.output.network)
-    Path(smk.params.checkpoint).unlink(missing_ok=True)  # kept only across failed runs, so a rerun resumes
+    with training_checkpoint(smk.output.network) as checkpoint:
+        InContextEncoder(config, device=smk.params.device, checkpoint=checkpoint).fit(datasets).save(smk.output.network)
 
 
 run_reporting_errors(lambda: main(snakemake), snakemake.log[0], snakemake.threads)  # noqa: F821 (Snakemake)
