@@ -274,10 +274,14 @@ def metrics_tables(sections: list[tuple[str, pd.DataFrame, str]]) -> Figure:
     for ax, (title, table, _), lines in zip(axes[:, 0], sections, wraps):
         ax.axis("off")
         cells = [[cell(value) for value in row] for row in table.itertuples(index=False)]
-        grid = ax.table(cellText=cells, colLabels=list(table.columns), loc="upper center", cellLoc="center")
+        labels = [textwrap.fill(str(column), 14) for column in table.columns]  # long names on two lines
+        grid = ax.table(cellText=cells, colLabels=labels, loc="upper center", cellLoc="center")
         grid.auto_set_font_size(False)
         grid.set_fontsize(8)
         grid.scale(1, 1.4)
+        for (row, _), box in grid.get_celld().items():
+            if row == 0:
+                box.set_height(box.get_height() * max(label.count("\n") + 1 for label in labels))
         ax.set_title(title, fontsize="small")
         if lines:
             ax.text(0.5, 0.0, "\n".join(lines), transform=ax.transAxes, ha="center", va="top", fontsize=6.5)
