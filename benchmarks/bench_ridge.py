@@ -45,7 +45,7 @@ def make_data(folder: Path, n_train: int, n_test: int, n_features: int, n_voxels
 def run_method(folder: Path, method: str, n_train: int, device: str) -> dict:
     X, Y = np.load(folder / "X.npy"), np.load(folder / "Y.npy")
     Xtr, Xte, Ytr, Yte = X[:n_train], X[n_train:], Y[:n_train], Y[n_train:]
-    from voxelflow.metrics import pearson_r
+    from voxelflow.encoding_metrics import pearson_r
 
     start = time.perf_counter()
     if method == "voxelflow":

@@ -32,9 +32,8 @@ def test_half_precision_features_stay_close_to_float32(mini_root, tmp_path):
 
 def test_transformer_trains_on_cuda(encoding_data):
     data = encoding_data
-    encoder = TransformerEncoder(data.responses.rois, TransformerConfig(d_model=64, epochs=5),
-                                 device="cuda")
-    encoder.fit(data.tokens[data.train], data.responses.responses[data.train])
+    encoder = TransformerEncoder(TransformerConfig(d_model=64, epochs=5), device="cuda")
+    encoder.fit(data.tokens[data.train], data.responses.responses[data.train], data.responses.rois)
     predicted = encoder.predict(data.tokens[data.test])
     assert np.isfinite(predicted).all() and predicted.shape == data.responses.responses[data.test].shape
 

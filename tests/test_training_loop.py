@@ -59,9 +59,9 @@ def _generator(encoding_data, checkpoint):
 
 def _transformer(encoding_data, checkpoint):
     d = encoding_data
-    model = TransformerEncoder(d.responses.rois, TransformerConfig(d_model=16, n_heads=2, epochs=4, patience=10),
-                               device="cpu", checkpoint=checkpoint)
-    return model.fit(d.tokens[:80], d.responses.responses[:80]), lambda m: m.model_
+    model = TransformerEncoder(TransformerConfig(d_model=16, n_heads=2, epochs=4, patience=10), device="cpu",
+                               checkpoint=checkpoint)
+    return model.fit(d.tokens[:80], d.responses.responses[:80], d.responses.rois), lambda m: m.model_
 
 
 def _in_context(encoding_data, checkpoint):
@@ -69,7 +69,7 @@ def _in_context(encoding_data, checkpoint):
     X, Y = d.pooled[d.train], d.responses.responses[d.train][:, :200]
     config = InContextConfig(width=16, n_layers=1, n_heads=2, context_max=60, n_query=20, steps=40, eval_every=10)
     model = InContextEncoder(config, device="cpu", checkpoint=checkpoint)
-    return model.fit({"a": (X[:150], Y[:150]), "b": (X[150:], Y[150:])}), lambda m: m.network_
+    return model.meta_fit({"a": (X[:150], Y[:150]), "b": (X[150:], Y[150:])}), lambda m: m.network_
 
 
 @pytest.mark.parametrize("make", [_contrastive, _prior, _generator, _transformer, _in_context],

@@ -46,7 +46,8 @@ def _full_demo_config() -> dict:
 RULES = ("make_mininsd", "preprocess_subject", "extract_features", "fit_ridge", "fit_transformer", "encoding_maps",
          "encoding_roi_bars", "transformer_routing", "encoder_comparison", "meta_train_in_context", "fit_in_context",
          "few_shot_curve", "context_attention", "text_selectivity", "fit_contrastive", "fit_prior", "fit_low_level",
-         "train_generator", "reconstruct", "score_reconstructions", "decoding_summary", "synthesize", "synthesis_grid", "score_synthesis",
+         "train_generator", "reconstruct", "score_reconstructions", "decoding_summary", "synthesize", "synthesis_grid",
+         "score_synthesis",
          "summarize_encoder")
 
 
@@ -221,7 +222,8 @@ def test_adding_a_subject_plans_only_its_jobs_and_the_pooled_ones(finished_nsd_r
     per_subject = {"preprocess_subject": 1, "extract_features": 2, "fit_ridge": 2, "fit_transformer": 2,
                    "encoding_maps": 6, "transformer_routing": 2, "encoder_comparison": 2, "fit_in_context": 2,
                    "few_shot_curve": 2, "context_attention": 2, "text_selectivity": 1, "fit_contrastive": 1,
-                   "fit_prior": 1, "fit_low_level": 1, "reconstruct": 1, "score_reconstructions": 1, "synthesize": 6, "synthesis_grid": 6,
+                   "fit_prior": 1, "fit_low_level": 1, "reconstruct": 1, "score_reconstructions": 1, "synthesize": 6,
+                   "synthesis_grid": 6,
                    "score_synthesis": 1, "summarize_encoder": 6}
     # by design pooled: the leave-one-out networks of subj01/02 now include subj03 (and their in-context jobs
     # follow), subj03's own network, the group figures; the demo generator pools every subject's training images,
@@ -229,7 +231,8 @@ def test_adding_a_subject_plans_only_its_jobs_and_the_pooled_ones(finished_nsd_r
     pooled = {"meta_train_in_context": 6, "fit_in_context": 4, "encoding_maps": 4, "few_shot_curve": 4,
               "context_attention": 4, "text_selectivity": 2, "encoding_roi_bars": 1, "decoding_summary": 1,
               "train_generator": 1, "summarize_encoder": 4,
-              "reconstruct": 2, "score_reconstructions": 2, "synthesize": 12, "synthesis_grid": 12, "score_synthesis": 2, "all": 1}
+              "reconstruct": 2, "score_reconstructions": 2, "synthesize": 12, "synthesis_grid": 12, "score_synthesis": 2,
+              "all": 1}
     expected = {rule: per_subject.get(rule, 0) + pooled.get(rule, 0) for rule in {*per_subject, *pooled}}
     assert planned == expected
 

@@ -16,13 +16,14 @@ def _mininsd(args: argparse.Namespace) -> None:
 
 
 def _preprocess(args: argparse.Namespace) -> None:
+    from voxelflow.config_check import dataclass_settings
     from voxelflow.preprocess import PreprocessOptions, preprocess_study_subject
     from voxelflow.responses import write_responses
 
-    sessions = args.sessions if args.sessions == "all" else int(args.sessions)
-    options = PreprocessOptions(args.space, args.betas_version, args.betas_format, args.mask_roi, args.zscore_stats,
-                                args.ncsnr, sessions, args.test_split, args.keep_trials, args.common_subjects)
-    write_responses(args.out, preprocess_study_subject(args.data_root, args.subject, options))
+    # the flags are PreprocessOptions' fields, as the workflow's preprocess block is
+    settings = {**vars(args), "sessions": args.sessions if args.sessions == "all" else int(args.sessions)}
+    write_responses(args.out, preprocess_study_subject(args.data_root, args.subject,
+                                                       dataclass_settings(PreprocessOptions, settings)))
 
 
 def _benchmarks(args: argparse.Namespace) -> None:

@@ -79,7 +79,8 @@ def retrieval_top1(brain: np.ndarray, images: np.ndarray, n_candidates: int = 30
     image retrieval); "image_to_brain": for image i, is brain i the most similar of the draw's brains. MindEye's
     code computes the column its papers print as image retrieval ("FwdRetrieval") as image_to_brain (its
     `batchwise_cosine_similarity` transposes), and brain retrieval as brain_to_image; `decoders.protocols` maps
-    the columns. Returns the means over draws and their standard errors, the candidate count and the chance level.
+    the columns. Returns the means over draws and their standard errors, the candidate count and the chance
+    level.
     """
     _check_pairs(brain, images)
     n = len(brain)

@@ -13,7 +13,7 @@ import numpy as np
 from voxelflow.atomic_output import atomic_output
 from voxelflow.errors import InputError
 from voxelflow.file_reading import open_hdf5
-from voxelflow.metrics import fdr_significant, noise_normalized_accuracy, pearson_r, r_p_values, roi_summary
+from voxelflow.encoding_metrics import fdr_significant, noise_normalized_accuracy, pearson_r, r_p_values, roi_summary
 from voxelflow.responses import ResponseSet
 
 log = logging.getLogger(__name__)

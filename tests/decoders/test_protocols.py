@@ -93,7 +93,8 @@ def test_brain_diffuser_networks_see_224_px_pil_bilinear(images, tmp_path):
     alexnet = models.alexnet().eval()
     torch.save(alexnet.state_dict(), tmp_path / "alexnet.pth")
     extractor = create_feature_extractor(alexnet, ["features.4"])
-    mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
     def features(x):  # torchvision's resize of a PIL image to (224, 224), to_tensor, normalise
         pil = [Image.fromarray(np.round(i * 255).astype(np.uint8)).resize((224, 224), Image.BILINEAR) for i in x]

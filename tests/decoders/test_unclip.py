@@ -7,9 +7,10 @@ from tiny_pipelines import EMBEDDING_DIM, write_tiny_unclip
 
 from voxelflow.decoders.contrastive import ContrastiveConfig, ContrastiveDecoder
 from voxelflow.decoders.prior import DiffusionPrior, PriorConfig
-from voxelflow.decoders.reconstruction import load_generator, reconstruct
+from voxelflow.decoders.reconstruction import reconstruct
 from voxelflow.decoders.unclip import UnclipGenerator
 from voxelflow.errors import InputError
+from voxelflow.toolkit.registry import load_generator
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def test_unclip_folder_reconstructs_with_the_seed(unclip_folder, decoder_and_pri
 
 
 def test_unclip_refuses_token_grids_and_img2img(unclip_folder):
-    generator = UnclipGenerator(unclip_folder, device="cpu")
+    generator = UnclipGenerator.load(unclip_folder, device="cpu")
     with pytest.raises(InputError, match="takes pooled 16-d image embeddings"):
         generator.generate(np.zeros((1, 4, EMBEDDING_DIM), np.float32))
     with pytest.raises(InputError, match="no img2img strength"):

@@ -47,7 +47,7 @@ def held_out(tmp_path_factory) -> HeldOut:
     features = {s: load_features(root / "clip.h5", r.image_ids).pooled for s, r in responses.items()}
     train = {s: (features[s][~r.is_test], r.responses[~r.is_test]) for s, r in responses.items() if s != "subj01"}
     config = InContextConfig(width=64, n_layers=2, context_max=100, steps=500, eval_every=100, seed=0)
-    encoder = InContextEncoder(config, device="cpu", checkpoint=root / "checkpoint.pt").fit(train)
+    encoder = InContextEncoder(config, device="cpu", checkpoint=root / "checkpoint.pt").meta_fit(train)
     return HeldOut(encoder, responses["subj01"], features["subj01"], train)
 
 
@@ -118,12 +118,12 @@ def test_a_finished_checkpoint_resumes_only_on_the_same_training_data(held_out, 
     encoder = held_out.encoder
     checkpoint = tmp_path / "checkpoint.pt"
     shutil.copy(encoder.checkpoint, checkpoint)
-    again = InContextEncoder(encoder.config, device="cpu", checkpoint=checkpoint).fit(held_out.train)
+    again = InContextEncoder(encoder.config, device="cpu", checkpoint=checkpoint).meta_fit(held_out.train)
     assert again.history_ == encoder.history_  # same data and settings: nothing left to train
     r = held_out.responses
     other = {"subj01": (held_out.features[~r.is_test], r.responses[~r.is_test])}
     with caplog.at_level("INFO"):
-        retrained = InContextEncoder(encoder.config, device="cpu", checkpoint=checkpoint).fit(other)
+        retrained = InContextEncoder(encoder.config, device="cpu", checkpoint=checkpoint).meta_fit(other)
     assert "was made with other training data; discarded, training afresh" in caplog.text
     assert retrained.history_ != encoder.history_
     assert not all(torch.equal(a, b) for a, b in zip(retrained.network_.state_dict().values(),
@@ -182,10 +182,10 @@ def test_bad_inputs_get_clear_errors(held_out):
     with pytest.raises(InputError, match="NaN"):
         held_out.encoder.predict_voxel_models(X[:20], bad)
     with pytest.raises(InputError, match="at least one training subject"):
-        InContextEncoder().fit({})
+        InContextEncoder().meta_fit({})
     with pytest.raises(InputError, match="subj09 has 30 training images; meta-training needs at least"):
-        InContextEncoder().fit({"subj09": (X[:30], Y[:30])})
+        InContextEncoder().meta_fit({"subj09": (X[:30], Y[:30])})
     with pytest.raises(InputError, match="context features have 31 dimensions"):
         held_out.encoder.predict_voxel_models(X[:20, :31], Y[:20])
     with pytest.raises(InputError, match="width .* must be divisible by n_heads"):
-        InContextEncoder(InContextConfig(width=30, n_heads=4)).fit({"s": (X, Y)})
+        InContextEncoder(InContextConfig(width=30, n_heads=4)).meta_fit({"s": (X, Y)})

@@ -8,7 +8,7 @@ from voxelflow.encoders.ridge import RidgeEncoder
 from voxelflow.encoders.transformer import TransformerConfig, TransformerEncoder
 from voxelflow.errors import InputError
 from voxelflow.figures import token_grid
-from voxelflow.metrics import pearson_r
+from voxelflow.encoding_metrics import pearson_r
 from voxelflow.mininsd import TrueBrain
 from voxelflow.mininsd.true_brain import gaussian_prfs
 
@@ -19,8 +19,8 @@ CATEGORY_ROIS = ("floc-faces", "floc-bodies", "floc-places", "floc-words")
 def trained(encoding_data):
     data = encoding_data
     config = TransformerConfig(d_model=64, epochs=30, patience=6)
-    encoder = TransformerEncoder(data.responses.rois, config, device="cpu")
-    encoder.fit(data.tokens[data.train], data.responses.responses[data.train])
+    encoder = TransformerEncoder(config, device="cpu")
+    encoder.fit(data.tokens[data.train], data.responses.responses[data.train], data.responses.rois)
     return encoder
 
 
@@ -51,8 +51,8 @@ def test_retinotopic_queries_attend_where_their_planted_receptive_fields_are(enc
     data = encoding_data
     rois, left = data.responses.rois, data.responses.hemisphere == "lh"
     config = TransformerConfig(d_model=64, epochs=30, patience=6, partition="prf-visualrois")
-    encoder = TransformerEncoder(rois, config, device="cpu")
-    encoder.fit(data.tokens[data.train], data.responses.responses[data.train])
+    encoder = TransformerEncoder(config, device="cpu")
+    encoder.fit(data.tokens[data.train], data.responses.responses[data.train], rois)
     grids = token_grid(encoder.attention(data.tokens[data.test]).mean(0))  # (groups, 8, 8) over the Gabor grid
     brain = TrueBrain.from_truth(str(data.root / "truth/planted.h5"), "subj01", data.responses.ijk)
 
@@ -82,8 +82,9 @@ def test_shapes_round_trip_and_seed(trained, encoding_data, tmp_path):
     np.testing.assert_allclose(TransformerEncoder.load(tmp_path / "model.pt", device="cpu").predict(tokens),
                                predicted, atol=1e-6)
     quick = TransformerConfig(d_model=16, n_heads=2, epochs=2, seed=3)
-    fits = [TransformerEncoder(data.responses.rois, quick, device="cpu")
-            .fit(data.tokens[:100], data.responses.responses[:100]).predict(tokens) for _ in range(2)]
+    fits = [TransformerEncoder(quick, device="cpu")
+            .fit(data.tokens[:100], data.responses.responses[:100], data.responses.rois).predict(tokens)
+            for _ in range(2)]
     np.testing.assert_array_equal(fits[0], fits[1])
     with pytest.raises(InputError, match=r"tokens are \(64, 5\) per image but the encoder was trained on \(64, 12\)"):
         trained.predict(tokens[:, :, :5])
@@ -93,15 +94,17 @@ def test_interrupted_training_resumes_from_its_checkpoint(encoding_data, tmp_pat
     data = encoding_data
     config = TransformerConfig(d_model=16, n_heads=2, epochs=3, patience=10)
     checkpoint = tmp_path / "checkpoint.pt"
-    args = (data.responses.rois, config)
+    args = (config,)
     interrupt_training(2)  # killed after its second epoch's checkpoint
     with pytest.raises(KeyboardInterrupt):
-        TransformerEncoder(*args, device="cpu", checkpoint=checkpoint).fit(data.tokens[:80], data.responses.responses[:80])
+        TransformerEncoder(*args, device="cpu", checkpoint=checkpoint).fit(data.tokens[:80],
+                                                                           data.responses.responses[:80],
+                                                                           data.responses.rois)
     resumed = TransformerEncoder(*args, device="cpu", checkpoint=checkpoint)
-    resumed.fit(data.tokens[:80], data.responses.responses[:80])
+    resumed.fit(data.tokens[:80], data.responses.responses[:80], data.responses.rois)
     assert [epoch for epoch, *_ in resumed.history_] == [0, 1, 2]
     again = TransformerEncoder(*args, device="cpu", checkpoint=checkpoint)
-    again.fit(data.tokens[:80], data.responses.responses[:80])  # finished: nothing left to train
+    again.fit(data.tokens[:80], data.responses.responses[:80], data.responses.rois)  # finished: nothing left to train
     assert len(again.history_) == 3
     np.testing.assert_array_equal(again.predict(data.tokens[:3]), resumed.predict(data.tokens[:3]))
 
@@ -110,13 +113,13 @@ def test_a_checkpoint_of_other_training_data_is_never_resumed(encoding_data, tmp
     data = encoding_data
     config = TransformerConfig(d_model=16, n_heads=2, epochs=3, patience=10)
     checkpoint = tmp_path / "checkpoint.pt"
-    old = TransformerEncoder(data.responses.rois, config, device="cpu", checkpoint=checkpoint)
-    old.fit(data.tokens[:80], data.responses.responses[:80])
+    old = TransformerEncoder(config, device="cpu", checkpoint=checkpoint)
+    old.fit(data.tokens[:80], data.responses.responses[:80], data.responses.rois)
     assert checkpoint.is_file()  # a finished run's checkpoint, as a crashed workflow job would leave it
     changed = data.responses.responses[:80] * 2.0  # e.g. preprocessed with other z-score statistics
-    new = TransformerEncoder(data.responses.rois, config, device="cpu", checkpoint=checkpoint)
-    new.fit(data.tokens[:80], changed)
-    fresh = TransformerEncoder(data.responses.rois, config, device="cpu").fit(data.tokens[:80], changed)
+    new = TransformerEncoder(config, device="cpu", checkpoint=checkpoint)
+    new.fit(data.tokens[:80], changed, data.responses.rois)
+    fresh = TransformerEncoder(config, device="cpu").fit(data.tokens[:80], changed, data.responses.rois)
     np.testing.assert_array_equal(new.predict(data.tokens[:3]), fresh.predict(data.tokens[:3]))
     assert not np.allclose(new.predict(data.tokens[:3]), old.predict(data.tokens[:3]))
 
@@ -128,9 +131,9 @@ def test_a_checkpoint_of_other_training_data_is_never_resumed(encoding_data, tmp
 ])
 def test_bad_config_values_are_named(encoding_data, change, message):
     data = encoding_data
-    encoder = TransformerEncoder(data.responses.rois, TransformerConfig(**change), device="cpu")
+    encoder = TransformerEncoder(TransformerConfig(**change), device="cpu")
     with pytest.raises(InputError, match=message):
-        encoder.fit(data.tokens[:20], data.responses.responses[:20])
+        encoder.fit(data.tokens[:20], data.responses.responses[:20], data.responses.rois)
 
 
 def test_predict_torch_matches_predict_and_carries_gradients(trained, encoding_data):

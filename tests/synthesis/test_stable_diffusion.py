@@ -9,7 +9,7 @@ from voxelflow.decoders.sampling import x0_from_model_output
 from voxelflow.errors import InputError
 from voxelflow.synthesis.guidance import BrainGuidance
 from voxelflow.synthesis.stable_diffusion import StableDiffusionGenerator
-from voxelflow.synthesis.synthesize import load_generator
+from voxelflow.toolkit.registry import load_generator
 
 
 def redness(images: torch.Tensor) -> torch.Tensor:

@@ -82,7 +82,8 @@ class MetricProtocol:
             mean_over = "no subject of the paper's mean is configured: subject rows only"
         if self.subjects is not None:
             missing = [s for s in self.subjects if s not in subjects]
-            mean_over += f" (paper: {', '.join(self.subjects)}" + (f"; missing {', '.join(missing)})" if missing else ")")
+            mean_over += f" (paper: {', '.join(self.subjects)}"
+            mean_over += f"; missing {', '.join(missing)})" if missing else ")"
         stored = f"stored at {self.stored_size} px ({self.stored_resize})" if self.stored_size else "native size"
         return (f"protocol {self.name} ({self.source}): {test}; {mean_over}; headline row: {headline}; images "
                 f"{stored}, PixCorr/SSIM at {PIXEL_SIZE} px ({self.pixel_resize}), SSIM {self.ssim_mode}; networks "

@@ -13,7 +13,7 @@ from voxelflow.decoders.contrastive import ContrastiveDecoder, as_tokens
 from voxelflow.decoders.generator import ImageGenerator
 from voxelflow.decoders.low_level import BlurryDecoder
 from voxelflow.decoders.prior import DiffusionPrior
-from voxelflow.decoders.unclip import UnclipGenerator, is_unclip_folder
+from voxelflow.decoders.unclip import UnclipGenerator
 from voxelflow.atomic_output import atomic_output
 from voxelflow.errors import InputError
 from voxelflow.file_reading import open_hdf5
@@ -32,13 +32,6 @@ class Reconstructions:
     best: np.ndarray | None = None
     best_sample: np.ndarray | None = None
     n_samples: int = 1
-
-
-def load_generator(folder: str | Path, device: str = "auto") -> ImageGenerator | UnclipGenerator:
-    """The generator saved in `folder`: a diffusers Stable unCLIP pipeline, or a voxelflow generator folder."""
-    if is_unclip_folder(folder):
-        return UnclipGenerator(folder, device=device)
-    return ImageGenerator.load(folder, device=device)
 
 
 def check_compatible(decoder: ContrastiveDecoder, prior: DiffusionPrior,

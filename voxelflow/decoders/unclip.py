@@ -35,17 +35,24 @@ def is_unclip_folder(folder: str | Path) -> bool:
 class UnclipGenerator:
     """generate(embeddings (n, d) or (n, 1, d)) -> (n, H, W, 3) in [0, 1], H the pipeline's output size."""
 
-    def __init__(self, folder: str | Path, device: str = "auto"):
+    def __init__(self, pipe, device: str = "auto"):
+        """pipe: a diffusers StableUnCLIPImg2ImgPipeline; use `load` for a folder."""
+        self.device = resolve_device(device)
+        self.pipe = pipe.to(self.device)
+        self.pipe.set_progress_bar_config(disable=True)
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str = "auto") -> UnclipGenerator:
+        """Read a saved pipeline folder with from_pretrained (local files only); float16 on CUDA."""
+        if not is_unclip_folder(folder):
+            raise InputError(f"{folder} is not a saved diffusers {PIPELINE_CLASS} folder")
         try:
             from diffusers import StableUnCLIPImg2ImgPipeline
         except ImportError as err:  # diffusers imports the pipeline lazily; it needs transformers
             raise InputError(f"the unCLIP generator at {folder} needs the transformers package "
                              f"(pip install -e '.[unclip]'): {err}") from None
-        self.device = resolve_device(device)
-        dtype = torch.float16 if self.device.type == "cuda" else torch.float32
-        self.pipe = StableUnCLIPImg2ImgPipeline.from_pretrained(folder, local_files_only=True, dtype=dtype)
-        self.pipe.to(self.device)
-        self.pipe.set_progress_bar_config(disable=True)
+        dtype = torch.float16 if resolve_device(device).type == "cuda" else torch.float32
+        return cls(StableUnCLIPImg2ImgPipeline.from_pretrained(folder, local_files_only=True, dtype=dtype), device)
 
     @property
     def embedding_dim(self) -> int:

@@ -39,6 +39,7 @@ from voxelflow.devices import resolve_device
 from voxelflow.encoders.linear import LinearEncoder, check_pair
 from voxelflow.errors import InputError
 from voxelflow.model_configs import InContextConfig
+from voxelflow.toolkit.contracts import check_fitted
 from voxelflow.toolkit.model_files import data_fingerprint, read_model_file
 from voxelflow.toolkit.training import LoopSettings, step_rng, train
 
@@ -143,23 +144,31 @@ def sample_context(n_available: int, k: int, rng: np.random.Generator) -> np.nda
 class InContextEncoder:
     """Estimator around `HyperweightNetwork`.
 
-    fit({subject: (features (n, E), responses (n, V))}) meta-trains on the subjects' training images;
+    meta_fit({subject: (features (n, E), responses (n, V))}) meta-trains on the subjects' training images;
     predict_voxel_models(context_features (k, E), context_responses (k, V)) returns the V voxels' models as a
     `LinearEncoder` (also kept as `voxel_models_`, which predict, predict_torch and score then use).
     Learned: network_, feature_mean_, feature_scale_ (E,), trained_on_ (subject names), history_
     ((step, train loss, validation loss) rows).
     """
 
+    reads_tokens = False  # pooled features (n, E)
+
     def __init__(self, config: InContextConfig | None = None, device: str = "auto",
                  checkpoint: str | Path | None = None, max_tokens: int = 2 ** 19):
         self.config = config or InContextConfig()
-        self.device = device
+        self.device = resolve_device(device)
         self.checkpoint = checkpoint
         self.max_tokens = max_tokens  # voxels x context images per forward pass at inference
 
+    @property
+    def n_features_in_(self) -> int:
+        """Feature dimensions (E) the network reads."""
+        check_fitted(self, "network_")
+        return len(self.feature_mean_)
+
     # -- meta-training -------------------------------------------------------------------------------------
 
-    def fit(self, datasets: dict[str, tuple[np.ndarray, np.ndarray]]) -> InContextEncoder:
+    def meta_fit(self, datasets: dict[str, tuple[np.ndarray, np.ndarray]]) -> InContextEncoder:
         """Meta-train on each subject's (features (n_images, E), responses (n_images, n_voxels))."""
         cfg = self.config
         cfg.validate()
@@ -175,7 +184,7 @@ class InContextEncoder:
             raise InputError(f"training subjects' features differ in width: {sorted(widths)}")
         torch.manual_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
-        device = resolve_device(self.device)
+        device = self.device
         all_x = np.concatenate([X for X, _ in datasets.values()])
         self.feature_mean_ = all_x.mean(0).astype(np.float32)
         self.feature_scale_ = (all_x.std(0) * np.sqrt(all_x.shape[1])).astype(np.float32)
@@ -288,6 +297,7 @@ class InContextEncoder:
         No gradient step: one forward pass per chunk of voxels (chunked so that voxels x k stays under
         `max_tokens`). Returns the models as a LinearEncoder (coef_ (E, n_voxels)) and keeps it as voxel_models_.
         """
+        check_fitted(self, "network_")
         X, Y, chunk = self._context_tensors(context_features, context_responses)
         self.network_.eval()
         device = X.device
@@ -344,5 +354,5 @@ class InContextEncoder:
         encoder.trained_on_, encoder.history_ = saved["trained_on"], saved["history"]
         encoder.network_ = HyperweightNetwork(len(encoder.feature_mean_), encoder.config)
         encoder.network_.load_state_dict(saved["model"])
-        encoder.network_.to(resolve_device(device)).eval()
+        encoder.network_.to(encoder.device).eval()
         return encoder

@@ -12,7 +12,8 @@ import torch
 from voxelflow.atomic_output import atomic_output
 from voxelflow.errors import InputError
 from voxelflow.file_reading import open_hdf5
-from voxelflow.metrics import pearson_r
+from voxelflow.encoding_metrics import pearson_r
+from voxelflow.toolkit.contracts import check_fitted
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ class LinearEncoder:
     """
 
     name = "linear"
+    reads_tokens = False  # pooled features (n, n_features)
     _EXTRA_STATE: tuple[str, ...] = ()
 
     def __init__(self, coef=None, intercept=None, feature_mean=None, feature_scale=None):
@@ -34,17 +36,25 @@ class LinearEncoder:
             self.feature_mean_ = np.asarray(feature_mean, np.float32)
             self.feature_scale_ = np.asarray(feature_scale, np.float32)
 
+    @property
+    def n_features_in_(self) -> int:
+        """Feature dimensions the voxel models read."""
+        check_fitted(self, "coef_")
+        return self.coef_.shape[0]
+
     def _standardize(self, X: np.ndarray) -> np.ndarray:
         return ((X - self.feature_mean_) / self.feature_scale_).astype(np.float32)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Predicted responses (n_images, n_voxels) float32 for features X (n_images, n_features)."""
+        check_fitted(self, "coef_")
         if X.ndim != 2 or X.shape[1] != self.coef_.shape[0]:
             raise InputError(f"features are {X.shape} but the encoder was fitted on {self.coef_.shape[0]} dimensions")
         return self._standardize(X) @ self.coef_ + self.intercept_
 
     def predict_torch(self, X: torch.Tensor) -> torch.Tensor:
         """Differentiable predict for a torch tensor X (n, n_features): (n, n_voxels)."""
+        check_fitted(self, "coef_")
         t = {k: torch.as_tensor(getattr(self, k), device=X.device, dtype=X.dtype)
              for k in ("feature_mean_", "feature_scale_", "coef_", "intercept_")}
         return ((X - t["feature_mean_"]) / t["feature_scale_"]) @ t["coef_"] + t["intercept_"]

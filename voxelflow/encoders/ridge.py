@@ -40,7 +40,7 @@ class RidgeEncoder(LinearEncoder):
         super().__init__()
         self.alphas = alphas
         self.cv = cv
-        self.device = device
+        self.device = resolve_device(device)
         self.n_targets_batch = n_targets_batch
         self.seed = seed
 
@@ -50,7 +50,7 @@ class RidgeEncoder(LinearEncoder):
         self.feature_mean_ = X.mean(0)
         self.feature_scale_ = X.std(0)
         self.feature_scale_[self.feature_scale_ == 0] = 1.0
-        device = resolve_device(self.device)
+        device = self.device
         Xs = self._standardize(X)
         folds = list(KFold(self.cv, shuffle=True, random_state=self.seed).split(Xs))
         if len(X) >= X.shape[1]:

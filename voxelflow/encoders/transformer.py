@@ -22,8 +22,9 @@ from voxelflow.atlases.roi_masks import RoiSet
 from voxelflow.atomic_output import atomic_output
 from voxelflow.devices import resolve_device
 from voxelflow.errors import InputError
-from voxelflow.metrics import pearson_r
+from voxelflow.encoding_metrics import pearson_r
 from voxelflow.model_configs import TransformerConfig
+from voxelflow.toolkit.contracts import check_fitted
 from voxelflow.toolkit.model_files import data_fingerprint, read_model_file
 from voxelflow.toolkit.training import EpochBatches, LoopSettings, train
 
@@ -129,34 +130,39 @@ def voxel_groups(rois: RoiSet, partition: str, hemisphere: np.ndarray | None) ->
 
 
 class TransformerEncoder:
-    """Estimator around `BrainTransformer`: fit(tokens, responses), predict, score, save, load.
+    """Estimator around `BrainTransformer`: fit(tokens, responses, rois), predict, score, save, load (the
+    `voxelflow.toolkit.contracts.Encoder` contract, reading tokens).
 
     Tokens are (n_images, n_tokens, d_tokens) features from `load_features(..., tokens=True)`.
     `rois` (with each voxel's hemisphere, for the hemisphere split) define the query groups.
-    Learned: model_ (the torch module), token_mean_, token_std_ (d_tokens,), group_names_, history_.
+    Learned: model_ (the torch module), token_mean_, token_std_ (d_tokens,), group_names_, n_features_in_
+    (d_tokens), history_.
     """
 
-    def __init__(self, rois: RoiSet, config: TransformerConfig | None = None,
-                 device: str = "auto", checkpoint: str | Path | None = None):
-        self.rois = rois
+    reads_tokens = True  # token grids (n, n_tokens, d_tokens)
+
+    def __init__(self, config: TransformerConfig | None = None, device: str = "auto",
+                 checkpoint: str | Path | None = None):
         self.config = config or TransformerConfig()
-        self.device = device
+        self.device = resolve_device(device)
         self.checkpoint = checkpoint
 
     def _normalize(self, tokens: np.ndarray | torch.Tensor) -> torch.Tensor:
         t = torch.as_tensor(tokens, dtype=torch.float32)
         return (t - torch.as_tensor(self.token_mean_)) / torch.as_tensor(self.token_std_)
 
-    def fit(self, tokens: np.ndarray, responses: np.ndarray) -> TransformerEncoder:
-        """Train on tokens (n, t, d) and responses (n, n_voxels), early-stopping on a held-out part."""
+    def fit(self, tokens: np.ndarray, responses: np.ndarray, rois: RoiSet) -> TransformerEncoder:
+        """Train on tokens (n, t, d) and responses (n, n_voxels), early-stopping on a held-out part; `rois` (the
+        responses' RoiSet, with each voxel's hemisphere) define the query groups."""
         cfg = self.config
         cfg.validate()
         if tokens.ndim != 3 or len(tokens) != len(responses):
             raise InputError(f"tokens {tokens.shape} and responses {responses.shape} must be (n_images, ...) alike")
         torch.manual_seed(cfg.seed)
-        device = resolve_device(self.device)
-        groups, self.group_names_ = voxel_groups(self.rois, cfg.partition,
-                                                 self.rois.hemisphere if cfg.split_hemispheres else None)
+        device = self.device
+        groups, self.group_names_ = voxel_groups(rois, cfg.partition, rois.hemisphere if cfg.split_hemispheres
+                                                 else None)
+        self.n_features_in_ = tokens.shape[2]
         self.token_mean_ = tokens.mean((0, 1)).astype(np.float32)
         self.token_std_ = (tokens.std((0, 1)) + 1e-6).astype(np.float32)
         self.model_ = BrainTransformer(tokens.shape[1], tokens.shape[2], groups, len(self.group_names_), cfg.d_model,
@@ -194,6 +200,7 @@ class TransformerEncoder:
 
     def predict(self, tokens: np.ndarray) -> np.ndarray:
         """Predicted responses (n_images, n_voxels) float32 for tokens (n_images, n_tokens, d_tokens)."""
+        check_fitted(self, "model_")
         device = next(self.model_.parameters()).device
         expected = self.model_.position.shape[1:2] + self.model_.input[0].normalized_shape
         if tuple(tokens.shape[1:]) != tuple(expected):
@@ -203,6 +210,7 @@ class TransformerEncoder:
 
     def predict_torch(self, tokens: torch.Tensor) -> torch.Tensor:
         """Differentiable predict for tokens (n, t, d) on the model's device: (n, n_voxels)."""
+        check_fitted(self, "model_")
         mean = torch.as_tensor(self.token_mean_, device=tokens.device)
         std = torch.as_tensor(self.token_std_, device=tokens.device)
         return self.model_((tokens - mean) / std)
@@ -233,13 +241,14 @@ class TransformerEncoder:
     def load(cls, path: str | Path, device: str = "auto") -> TransformerEncoder:
         """Read an encoder written by `save`."""
         saved = read_model_file(path, "encoder", "transformer", "a transformer encoder")
-        encoder = cls(RoiSet(), config=TransformerConfig(**saved["config"]), device=device)
+        encoder = cls(TransformerConfig(**saved["config"]), device=device)
         cfg = encoder.config
         groups = saved["model"]["voxel_group"].numpy()
         encoder.model_ = BrainTransformer(*saved["shape"], groups, saved["n_groups"], cfg.d_model, cfg.n_layers,
                                           cfg.n_heads, cfg.queries_per_roi, cfg.dropout)
         encoder.model_.load_state_dict(saved["model"])
-        encoder.model_.to(resolve_device(device)).eval()
+        encoder.model_.to(encoder.device).eval()
+        encoder.n_features_in_ = saved["shape"][1]
         encoder.token_mean_, encoder.token_std_ = saved["token_mean"], saved["token_std"]
         encoder.group_names_, encoder.history_ = saved["group_names"], saved["history"]
         return encoder

@@ -21,9 +21,10 @@ Scorer = Callable[[np.ndarray], np.ndarray]
 IMAGE_SETS = ("synthesized", "other targets", "unguided", "natural top", "natural random", "natural all")
 
 
-def encoder_scorer(backbone: torch.nn.Module, encoder, tokens: bool, device: torch.device | str = "cpu",
+def encoder_scorer(backbone: torch.nn.Module, encoder, device: torch.device | str = "cpu",
                    batch_size: int = 32) -> Scorer:
-    """uint8 images (n, H, W, 3) -> encoder(backbone(images)) (n, n_voxels) float32."""
+    """uint8 images (n, H, W, 3) -> encoder(backbone(images)) (n, n_voxels) float32 (an `Encoder`: tokens or pooled
+    features as it reads them)."""
     backbone = backbone.to(device).eval()
 
     @torch.no_grad()
@@ -31,7 +32,7 @@ def encoder_scorer(backbone: torch.nn.Module, encoder, tokens: bool, device: tor
         out = []
         for lo in range(0, len(images), batch_size):
             pooled, grid = backbone(images_to_tensor(images[lo:lo + batch_size], device))
-            out.append(encoder.predict_torch((grid if tokens else pooled).float()).float().cpu().numpy())
+            out.append(encoder.predict_torch((grid if encoder.reads_tokens else pooled).float()).float().cpu().numpy())
         return np.concatenate(out)
     return score
 

@@ -21,11 +21,11 @@ from voxelflow.errors import InputError
 Objective = Callable[[torch.Tensor], torch.Tensor]  # images (b, 3, H, W) in [0, 1] -> (b,) to maximise
 
 
-def encoder_objective(backbone: torch.nn.Module, encoder, weights: np.ndarray, tokens: bool = False) -> Objective:
+def encoder_objective(backbone: torch.nn.Module, encoder, weights: np.ndarray) -> Objective:
     """images -> weights . encoder(backbone(images)): the target's mean predicted response, differentiably.
 
-    encoder: any of ours with `predict_torch` (ridge and in-context voxel models read pooled features,
-    the transformer reads tokens: `tokens=True`). weights: (n_voxels,) from `targets.target_weights`.
+    encoder: any `voxelflow.toolkit.contracts.Encoder` (its `predict_torch` reads the backbone's token grid when
+    it `reads_tokens`, the pooled features otherwise). weights: (n_voxels,) from `targets.target_weights`.
     """
     if not hasattr(encoder, "predict_torch"):
         raise InputError(f"{type(encoder).__name__} has no differentiable predict_torch: it cannot guide synthesis")
@@ -33,7 +33,7 @@ def encoder_objective(backbone: torch.nn.Module, encoder, weights: np.ndarray, t
 
     def objective(images: torch.Tensor) -> torch.Tensor:
         pooled, grid = backbone(images)
-        predicted = encoder.predict_torch((grid if tokens else pooled).float())
+        predicted = encoder.predict_torch((grid if encoder.reads_tokens else pooled).float())
         return predicted @ torch.as_tensor(weights, device=predicted.device, dtype=predicted.dtype)
     return objective
 

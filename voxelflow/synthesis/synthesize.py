@@ -1,4 +1,4 @@
-"""Synthesis from files: the guiding encoder and generator a run names, images for a target, their storage."""
+"""Synthesis: images for a target from a generator under brain guidance, and their storage."""
 
 from __future__ import annotations
 
@@ -9,33 +9,10 @@ import numpy as np
 
 from voxelflow.atomic_output import atomic_output
 from voxelflow.decoders.generator import ImageGenerator
-from voxelflow.encoders.linear import LinearEncoder
-from voxelflow.encoders.transformer import TransformerEncoder
-from voxelflow.errors import InputError
 from voxelflow.file_reading import open_hdf5
 from voxelflow.images import to_uint8
 from voxelflow.synthesis.guidance import BrainGuidance
-from voxelflow.synthesis.stable_diffusion import StableDiffusionGenerator, is_stable_diffusion_folder
-
-ENCODER_KINDS = ("ridge", "transformer", "in_context")
-
-
-def load_encoder(kind: str, path: str | Path, device: str = "auto") -> tuple[object, bool]:
-    """(encoder, reads_tokens) from a fitted model file of ours: ridge and in-context voxel models (model.h5,
-    pooled features), the transformer (model.pt, tokens)."""
-    if kind == "transformer":
-        return TransformerEncoder.load(path, device=device), True
-    if kind in ENCODER_KINDS:
-        return LinearEncoder.load(path), False
-    raise InputError(f"unknown encoder {kind!r}; synthesis can be guided or scored by {', '.join(ENCODER_KINDS)}")
-
-
-def load_generator(folder: str | Path, device: str = "auto", gradient_checkpointing: bool = False
-                   ) -> ImageGenerator | StableDiffusionGenerator:
-    """A diffusers Stable Diffusion folder (real runs) or a voxelflow generator folder (the demo's)."""
-    if is_stable_diffusion_folder(folder):
-        return StableDiffusionGenerator.load(folder, device=device, gradient_checkpointing=gradient_checkpointing)
-    return ImageGenerator.load(folder, device=device)
+from voxelflow.synthesis.stable_diffusion import StableDiffusionGenerator
 
 
 def synthesize(generator: ImageGenerator | StableDiffusionGenerator, guidance: BrainGuidance | None, n_images: int,

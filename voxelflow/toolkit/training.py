@@ -66,7 +66,8 @@ class EpochBatches:
         """(indices (b,) int64 of this step's samples, epoch)."""
         epoch, index = divmod(step, self.steps_per_epoch)
         if epoch != self._epoch:
-            self._order = torch.randperm(self.n, generator=torch.Generator().manual_seed(step_seed(self.seed, epoch, stream=1)))
+            shuffle = torch.Generator().manual_seed(step_seed(self.seed, epoch, stream=1))
+            self._order = torch.randperm(self.n, generator=shuffle)
             self._epoch = epoch
         return self._order[index * self.batch_size:(index + 1) * self.batch_size], epoch
 
@@ -86,7 +87,7 @@ def train(model: torch.nn.Module, optimizer: torch.optim.Optimizer, schedule, st
           checkpoint: str | Path | None = None, identity: dict | None = None) -> list[tuple[int, float, float]]:
     """Run `settings.steps` optimisation steps of `step_loss(step)` (a scalar loss; the global torch RNG is seeded
     by (seed, step) first, for dropout) and return the history: (steps done, mean training loss since the last
-    evaluation, validation loss or NaN) at every evaluation.
+    evaluation, validation loss or None) at every evaluation.
 
     With `validation_loss`, the weights of the best evaluation are restored at the end and training stops after
     `patience` evaluations without improvement. With `checkpoint` (a path) the model, optimizer, schedule and
@@ -121,7 +122,7 @@ def train(model: torch.nn.Module, optimizer: torch.optim.Optimizer, schedule, st
         running, counted = running + loss.item(), counted + 1
         if (step + 1) % settings.eval_every and step + 1 != settings.steps:
             continue
-        validation = float("nan")
+        validation = None
         if validation_loss is not None:
             model.eval()
             with torch.no_grad():
@@ -131,8 +132,8 @@ def train(model: torch.nn.Module, optimizer: torch.optim.Optimizer, schedule, st
             else:
                 stale += 1
         history.append((step + 1, running / counted, validation))
-        log.info("%s, step %d/%d: training loss %.4f, validation loss %.4f", settings.desc, step + 1, settings.steps,
-                 running / counted, validation)
+        log.info("%s, step %d/%d: training loss %.4f%s", settings.desc, step + 1, settings.steps, running / counted,
+                 "" if validation is None else f", validation loss {validation:.4f}")
         running, counted = 0.0, 0
         if checkpoint:
             save_checkpoint(checkpoint, identity or {}, {

@@ -12,9 +12,9 @@ def main(smk) -> None:
     tokens = load_features(smk.input.features, responses.image_ids, tokens=True).tokens
     train, test = ~responses.is_test, responses.is_test
     with training_checkpoint(smk.output.model) as checkpoint:
-        encoder = TransformerEncoder(responses.rois, TransformerConfig(**smk.params.transformer),
-                                     device=smk.params.device, checkpoint=checkpoint)
-        encoder.fit(tokens[train], responses.responses[train])
+        encoder = TransformerEncoder(TransformerConfig(**smk.params.transformer), device=smk.params.device,
+                                     checkpoint=checkpoint)
+        encoder.fit(tokens[train], responses.responses[train], responses.rois)
         encoder.save(smk.output.model)
     attrs = {"subject": smk.wildcards.subject, "encoder": "transformer", "backbone": smk.wildcards.backbone}
     save_test_scores(encoder.predict(tokens[test]), responses, smk.output.scores, attrs)

@@ -18,7 +18,8 @@ def main(smk) -> None:
                              responses.responses[train])
     config = InContextConfig(**{k: v for k, v in smk.params.in_context.items() if k in NETWORK_KEYS})
     with training_checkpoint(smk.output.network) as checkpoint:
-        InContextEncoder(config, device=smk.params.device, checkpoint=checkpoint).fit(datasets).save(smk.output.network)
+        encoder = InContextEncoder(config, device=smk.params.device, checkpoint=checkpoint)
+        encoder.meta_fit(datasets).save(smk.output.network)
 
 
 run_reporting_errors(lambda: main(snakemake), snakemake.log[0], snakemake.threads)  # noqa: F821 (Snakemake)

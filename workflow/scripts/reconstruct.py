@@ -4,7 +4,7 @@ from voxelflow.decoders.contrastive import ContrastiveDecoder
 from voxelflow.decoders.evaluation import candidate_sets
 from voxelflow.decoders.low_level import BlurryDecoder
 from voxelflow.decoders.prior import DiffusionPrior
-from voxelflow.decoders.reconstruction import load_generator, reconstruct, write_reconstructions
+from voxelflow.decoders.reconstruction import reconstruct, write_reconstructions
 from voxelflow.encoders.backbones import build_backbone
 from voxelflow.encoders.features import image_embedder
 from voxelflow.figures import reconstruction_grid, save_figure
@@ -12,6 +12,7 @@ from voxelflow.images import to_unit_float
 from voxelflow.nsd_layout import read_stimuli
 from voxelflow.responses import read_responses
 from voxelflow.script_runner import run_reporting_errors
+from voxelflow.toolkit.registry import load_generator
 
 
 def main(smk) -> None:

@@ -9,9 +9,10 @@ from voxelflow.nsd_layout import read_stimuli
 from voxelflow.responses import read_responses
 from voxelflow.script_runner import run_reporting_errors
 from voxelflow.synthesis.evaluation import IMAGE_SETS, encoder_scorer, synthesis_table, true_brain_scorer
-from voxelflow.synthesis.synthesize import load_encoder, read_images
+from voxelflow.synthesis.synthesize import read_images
 from voxelflow.synthesis.targets import resolve_target
 from voxelflow.tables import write_table
+from voxelflow.toolkit.registry import load_encoder
 
 
 def main(smk) -> None:
@@ -26,9 +27,9 @@ def main(smk) -> None:
     scorers = {}
     for role in ("guide", "validate"):
         choice = settings[role]
-        encoder, tokens = load_encoder(choice["encoder"], smk.input[role], device=device)
+        encoder = load_encoder(smk.input[role], device=device)
         backbone = build_backbone(choice["backbone"], smk.params.backbone_specs[role])
-        scorers[f"{choice['encoder']}-{choice['backbone']} ({role})"] = encoder_scorer(backbone, encoder, tokens,
+        scorers[f"{choice['encoder']}-{choice['backbone']} ({role})"] = encoder_scorer(backbone, encoder,
                                                                                          device)
     if "truth" in smk.input.keys():
         scorers["true brain"] = true_brain_scorer(smk.input.truth, subject, responses.ijk)

@@ -9,8 +9,9 @@ from voxelflow.encoders.backbones import build_backbone
 from voxelflow.responses import read_responses
 from voxelflow.script_runner import run_reporting_errors
 from voxelflow.synthesis.guidance import BrainGuidance, encoder_objective
-from voxelflow.synthesis.synthesize import load_encoder, load_generator, synthesize, write_images
+from voxelflow.synthesis.synthesize import synthesize, write_images
 from voxelflow.synthesis.targets import resolve_target
+from voxelflow.toolkit.registry import load_encoder, load_generator
 
 log = logging.getLogger("voxelflow")
 
@@ -23,9 +24,9 @@ def main(smk) -> None:
     guidance = None
     if target != "unguided":
         weights = resolve_target(target, smk.params.target_spec, read_responses(smk.input.responses))
-        encoder, tokens = load_encoder(settings["guide"]["encoder"], smk.input.guide, device=device)
+        encoder = load_encoder(smk.input.guide, device=device)
         backbone = build_backbone(settings["guide"]["backbone"], smk.params.backbone_spec).to(device)
-        guidance = BrainGuidance(encoder_objective(backbone, encoder, weights, tokens), settings["scale"],
+        guidance = BrainGuidance(encoder_objective(backbone, encoder, weights), settings["scale"],
                                  every=settings["every"], through_denoiser=settings["through_denoiser"])
     start = time.perf_counter()
     images = synthesize(generator, guidance, settings["n_images"], settings["steps"], settings["seed"],

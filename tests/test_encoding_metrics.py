@@ -1,7 +1,7 @@
 import numpy as np
 from scipy import stats
 
-from voxelflow.metrics import fdr_significant, noise_normalized_accuracy, pearson_r, r_p_values
+from voxelflow.encoding_metrics import fdr_significant, noise_normalized_accuracy, pearson_r, r_p_values
 
 
 def test_pearson_r_matches_numpy_and_handles_constant_columns():
