@@ -24,11 +24,11 @@ from diffusers import DDIMScheduler, UNet2DConditionModel
 
 from voxelflow.atomic_output import atomic_output
 from voxelflow.decoders.contrastive import as_tokens
-from voxelflow.decoders.sampling import denoising_loop, pixels_to_unit
+from voxelflow.decoders.sampling import denoising_loop
 from voxelflow.devices import resolve_device
 from voxelflow.errors import InputError
-from voxelflow.encoders.backbones import images_to_tensor
 from voxelflow.images import resize_images
+from voxelflow.toolkit.tensor_images import from_model_range, to_model_range
 from voxelflow.model_configs import GeneratorConfig
 from voxelflow.toolkit.model_files import data_fingerprint
 from voxelflow.toolkit.training import LoopSettings, one_cycle, step_rng, train
@@ -51,11 +51,6 @@ def build_unet(config: GeneratorConfig, embedding_dim: int) -> UNet2DConditionMo
         up_block_types=("CrossAttnUpBlock2D",) + ("UpBlock2D",) * (n - 1),
         cross_attention_dim=embedding_dim, attention_head_dim=16, norm_num_groups=8,
         class_embed_type="projection", projection_class_embeddings_input_dim=embedding_dim)
-
-
-def to_unit_range(images: np.ndarray, size: int) -> torch.Tensor:
-    """(n, H, W, 3) uint8 or float in [0, 1] -> (n, 3, size, size) float32 in [-1, 1], the UNet's pixel range."""
-    return images_to_tensor(resize_images(images, size)).clamp(0, 1) * 2 - 1
 
 
 class ImageGenerator:
@@ -100,7 +95,7 @@ class ImageGenerator:
         self.embedding_scale = float(cond.std()) or 1.0
         torch.manual_seed(cfg.seed)
         self.unet = build_unet(cfg, cond.shape[2]).to(self.device)
-        X = to_unit_range(images, cfg.image_size)
+        X = to_model_range(images, cfg.image_size)
         C = torch.from_numpy(cond / self.embedding_scale)
 
         def step_loss(step: int) -> torch.Tensor:
@@ -152,14 +147,14 @@ class ImageGenerator:
                 raise InputError(f"{len(init_images)} init images for {len(cond)} embeddings")
             if start == n_steps:
                 return resize_images(init_images, size)
-            noise = self.scheduler.add_noise(to_unit_range(init_images, size), noise, timesteps[start:start + 1])
+            noise = self.scheduler.add_noise(to_model_range(init_images, size), noise, timesteps[start:start + 1])
         out = []
         for lo in range(0, len(cond), batch_size):
             x = noise[lo:lo + batch_size].to(self.device)
             context = torch.from_numpy(cond[lo:lo + batch_size] / self.embedding_scale).to(self.device)
             x0_at = partial(self._denoise, context=context, guidance_scale=guidance_scale)
             x = denoising_loop(self.scheduler, x, timesteps[start:], x0_at, guide)
-            out.append(pixels_to_unit(x).permute(0, 2, 3, 1).float().cpu())
+            out.append(from_model_range(x).permute(0, 2, 3, 1).float().cpu())
         return torch.cat(out).numpy()
 
     def sample(self, n: int, n_steps: int = 25, seed: int = 0, batch_size: int = 64,

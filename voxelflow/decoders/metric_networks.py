@@ -25,10 +25,11 @@ from torchvision.models.feature_extraction import create_feature_extractor
 from voxelflow.decoders.protocols import MINDEYE_NETWORK_SIZES
 from voxelflow.decoding_metrics import correlation_distance, two_way_identification
 from voxelflow.devices import resolve_device
-from voxelflow.encoders.backbones import create_clip, images_to_tensor
+from voxelflow.encoders.backbones import create_clip
 from voxelflow.toolkit.model_files import read_torch_file
 from voxelflow.errors import InputError
 from voxelflow.images import resize_images
+from voxelflow.toolkit.tensor_images import images_to_tensor
 
 IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 OPENAI_CLIP_STATS = ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))

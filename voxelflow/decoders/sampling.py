@@ -16,11 +16,7 @@ from functools import partial
 import torch
 
 from voxelflow.errors import InputError
-
-
-def pixels_to_unit(x0: torch.Tensor) -> torch.Tensor:
-    """Pixel-space samples in [-1, 1] (b, 3, H, W) -> images in [0, 1]."""
-    return (x0.clamp(-1, 1) + 1) / 2
+from voxelflow.toolkit.tensor_images import from_model_range
 
 
 def x0_from_model_output(output: torch.Tensor, x_t: torch.Tensor, alpha_bar: float, prediction_type: str
@@ -38,7 +34,7 @@ def x0_from_model_output(output: torch.Tensor, x_t: torch.Tensor, alpha_bar: flo
 
 def denoising_loop(scheduler, x: torch.Tensor, timesteps: torch.Tensor,
                    x0_at: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], guide: Callable | None = None,
-                   decode: Callable[[torch.Tensor], torch.Tensor] = pixels_to_unit,
+                   decode: Callable[[torch.Tensor], torch.Tensor] = from_model_range,
                    clip: float | None = 1.0) -> torch.Tensor:
     """Run `scheduler` (prediction_type "sample") from x over `timesteps`; returns the final clean sample.
 

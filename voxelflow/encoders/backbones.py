@@ -1,8 +1,8 @@
 """Frozen image backbones: pixels -> (pooled embedding, patch tokens), differentiable end to end.
 
 Every backbone is a torch module taking images as (n, 3, H, W) float in [0, 1]
-(see `images_to_tensor`) and returning `pooled` (n, d) and `tokens` (n, t, d).
-Real open_clip towers load weights from a local file through open_clip's own
+(see `voxelflow.toolkit.tensor_images.images_to_tensor`) and returning `pooled` (n, d) and `tokens`
+(n, t, d). Real open_clip towers load weights from a local file through open_clip's own
 factory; nothing is fetched from a hub. The demo and the tests use
 `vf-tiny-ViT`, a tiny open_clip ViT of the same classes, randomly initialised
 with a fixed seed.
@@ -20,14 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from voxelflow.errors import InputError
-from voxelflow.images import to_unit_float
 
 open_clip.add_model_config(Path(__file__).parent / "model_configs")
-
-
-def images_to_tensor(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-    """(n, H, W, 3) uint8 or float in [0, 1] -> (n, 3, H, W) float32 in [0, 1] on `device`."""
-    return torch.from_numpy(np.ascontiguousarray(to_unit_float(images))).to(device).permute(0, 3, 1, 2)
 
 
 def create_clip(model: str, pretrained: str | None = None, seed: int = 0) -> nn.Module:

@@ -20,9 +20,9 @@ from tqdm import tqdm
 
 from voxelflow.atomic_output import atomic_output
 from voxelflow.devices import resolve_device
-from voxelflow.encoders.backbones import images_to_tensor
 from voxelflow.errors import InputError
 from voxelflow.file_reading import open_hdf5
+from voxelflow.toolkit.tensor_images import images_to_tensor
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from voxelflow.encoders.backbones import images_to_tensor
 from voxelflow.images import resize_images, to_uint8
 from voxelflow.mininsd.true_brain import TrueBrain
+from voxelflow.toolkit.tensor_images import images_to_tensor
 
 Scorer = Callable[[np.ndarray], np.ndarray]
 IMAGE_SETS = ("synthesized", "other targets", "unguided", "natural top", "natural random", "natural all")

@@ -15,8 +15,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from voxelflow.decoders.sampling import pixels_to_unit
 from voxelflow.errors import InputError
+from voxelflow.toolkit.tensor_images import from_model_range
 
 Objective = Callable[[torch.Tensor], torch.Tensor]  # images (b, 3, H, W) in [0, 1] -> (b,) to maximise
 
@@ -54,7 +54,7 @@ class BrainGuidance:
         self.objective, self.scale, self.every, self.through_denoiser = objective, float(scale), every, through_denoiser
 
     def __call__(self, index: int, x_t: torch.Tensor, denoise: Callable[[torch.Tensor], torch.Tensor],
-                 alpha_bar: float, decode: Callable[[torch.Tensor], torch.Tensor] = pixels_to_unit,
+                 alpha_bar: float, decode: Callable[[torch.Tensor], torch.Tensor] = from_model_range,
                  clip: float | None = 1.0) -> torch.Tensor:
         """The guided clean-sample prediction at x_t (b, ...); decode: clean samples -> images (b, 3, H, W) in
         [0, 1] (through the VAE for latents); clip: the range the scheduler clips x0 to, None for latents."""

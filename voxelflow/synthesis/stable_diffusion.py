@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from voxelflow.decoders.sampling import denoising_loop, pixels_to_unit, x0_from_model_output
+from voxelflow.decoders.sampling import denoising_loop, x0_from_model_output
 from voxelflow.devices import resolve_device
 from voxelflow.errors import InputError
+from voxelflow.toolkit.tensor_images import from_model_range
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ class StableDiffusionGenerator:
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Clean latents (b, c, s, s) -> images (b, 3, S, S) float32 in [0, 1], differentiably."""
-        return pixels_to_unit(self.vae.decode(latents.to(self.dtype) / self.latent_scale).sample.float())
+        return from_model_range(self.vae.decode(latents.to(self.dtype) / self.latent_scale).sample.float())
 
     def _x0(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         context = self.empty_prompt.expand(len(x), -1, -1)

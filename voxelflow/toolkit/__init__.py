@@ -2,11 +2,13 @@
 
 - `training`: the one training loop (seeded steps, validation and early stopping, atomic checkpoints and exact
   resume, bfloat16 autocast on CUDA, progress bar and log line), `EpochBatches`, `step_rng`, `one_cycle`;
+- `tensor_images`: images between numpy and torch models (pixel-space model range, [0, 1] tensors);
 - `model_files`: torch file I/O with one clear error per damaged file, checkpoints tied to settings and data;
 - `contracts`: the `Encoder` and `Generator` protocols every model satisfies, and `check_fitted`;
 - `registry`: load any saved encoder or generator from the tag in its own file.
-Image conversions live in `voxelflow.images` (numpy; the figures use them too). The toolkit imports no model:
-encoders import it, decoders import encoders and it, synthesis imports all three (tests/test_layers.py).
+The numpy image conversions and the one resizer live in `voxelflow.images` (the figures use them too). The
+toolkit imports no model: encoders import it, decoders import encoders and it, synthesis imports all three
+(tests/test_layers.py).
 
 Adding a trained model: hyper-parameters (and device, checkpoint path) in `__init__`, data in `fit`, learned state
 with a trailing "_", and the loop does the rest. A voxelwise MLP encoder, whole::
