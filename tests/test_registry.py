@@ -41,8 +41,9 @@ def test_generators_come_back_from_their_folder(tmp_path):
     images = (np.random.default_rng(0).random((8, 16, 16, 3)) * 255).astype(np.uint8)
     generator = ImageGenerator(GeneratorConfig(image_size=16, channels=(8, 16), steps=2, batch_size=4), device="cpu")
     generator.fit(images, np.random.default_rng(1).random((8, 6))).save(tmp_path / "generator")
-    loaded = load_generator(tmp_path / "generator", device="cpu")
+    loaded = load_generator(tmp_path / "generator", device="cpu", gradient_checkpointing=True)  # as synthesis loads
     assert type(loaded) is ImageGenerator and isinstance(loaded, Generator) and loaded.embedding_dim == 6
+    assert loaded.unet.is_gradient_checkpointing
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="empty is not a generator folder voxelflow reads"):
         load_generator(tmp_path / "empty")

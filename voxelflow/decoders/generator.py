@@ -175,8 +175,9 @@ class ImageGenerator:
         log.info("wrote generator to %s", folder)
 
     @classmethod
-    def load(cls, folder: str | Path, device: str = "auto") -> ImageGenerator:
-        """Read a generator folder with diffusers' from_pretrained (local files only, never a hub)."""
+    def load(cls, folder: str | Path, device: str = "auto", gradient_checkpointing: bool = False) -> ImageGenerator:
+        """Read a generator folder with diffusers' from_pretrained (local files only, never a hub);
+        gradient_checkpointing: recompute the UNet's activations in the backward pass (guided sampling)."""
         folder = Path(folder)
         if not (folder / GENERATOR_FILE).is_file():
             raise InputError(f"{folder} is not a voxelflow generator folder (no {GENERATOR_FILE})")
@@ -185,6 +186,8 @@ class ImageGenerator:
         generator = cls(GeneratorConfig(**{**config, "channels": tuple(config["channels"])}), device=device)
         generator.unet = UNet2DConditionModel.from_pretrained(folder / "unet", local_files_only=True)
         generator.unet.to(generator.device).eval()
+        if gradient_checkpointing:
+            generator.unet.enable_gradient_checkpointing()
         generator.scheduler = DDIMScheduler.from_pretrained(folder / "scheduler", local_files_only=True)
         generator.embedding_scale = meta["embedding_scale"]
         return generator

@@ -42,8 +42,9 @@ class UnclipGenerator:
         self.pipe.set_progress_bar_config(disable=True)
 
     @classmethod
-    def load(cls, folder: str | Path, device: str = "auto") -> UnclipGenerator:
-        """Read a saved pipeline folder with from_pretrained (local files only); float16 on CUDA."""
+    def load(cls, folder: str | Path, device: str = "auto", gradient_checkpointing: bool = False) -> UnclipGenerator:
+        """Read a saved pipeline folder with from_pretrained (local files only); float16 on CUDA.
+        gradient_checkpointing is accepted for the Generator contract; the pipeline samples without gradients."""
         if not is_unclip_folder(folder):
             raise InputError(f"{folder} is not a saved diffusers {PIPELINE_CLASS} folder")
         try:

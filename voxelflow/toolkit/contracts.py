@@ -45,7 +45,7 @@ class TrainableEncoder(Encoder, Protocol):
 @runtime_checkable
 class Generator(Protocol):
     """Embeddings -> images: generate(embeddings (n, d) or (n, t, d), init_images, strength, ...) -> (n, S, S, 3)
-    float in [0, 1]; `embedding_dim` is d. Loaded with `cls.load(folder, device)`."""
+    float in [0, 1]; `embedding_dim` is d. Loaded with `cls.load(folder, device, gradient_checkpointing=False)`."""
 
     embedding_dim: int
 

@@ -74,12 +74,12 @@ def generator_tag(folder: str | Path) -> str:
     return "StableDiffusionPipeline" if all(part in pipeline for part in parts) else pipeline.get("_class_name", "")
 
 
-def load_generator(folder: str | Path, device: str = "auto", **options):
-    """The generator saved in `folder` (voxelflow's, a Stable unCLIP or a Stable Diffusion pipeline), with any
-    loading `options` its class takes (e.g. gradient_checkpointing for Stable Diffusion)."""
+def load_generator(folder: str | Path, device: str = "auto", gradient_checkpointing: bool = False):
+    """The generator saved in `folder` (voxelflow's, a Stable unCLIP or a Stable Diffusion pipeline);
+    gradient_checkpointing for guided sampling (the Generator contract's load option)."""
     tag = generator_tag(folder)
     if tag not in GENERATOR_CLASSES:
         raise InputError(f"{folder} is not a generator folder voxelflow reads (voxelflow's, with voxelflow_generator."
                          f"json, or a diffusers {' or '.join(k for k in GENERATOR_CLASSES if k != 'voxelflow')}; "
                          f"found {tag or 'neither'})")
-    return _class(GENERATOR_CLASSES[tag]).load(folder, device=device, **options)
+    return _class(GENERATOR_CLASSES[tag]).load(folder, device=device, gradient_checkpointing=gradient_checkpointing)
