@@ -28,14 +28,14 @@ from voxelflow.decoders.sampling import denoising_loop
 from voxelflow.devices import resolve_device
 from voxelflow.errors import InputError
 from voxelflow.images import resize_images
-from voxelflow.toolkit.tensor_images import from_model_range, to_model_range
 from voxelflow.model_configs import GeneratorConfig
 from voxelflow.toolkit.model_files import data_fingerprint
+from voxelflow.toolkit.registry import GENERATOR_FILE
+from voxelflow.toolkit.tensor_images import from_model_range, to_model_range
 from voxelflow.toolkit.training import LoopSettings, one_cycle, step_rng, train
 
 log = logging.getLogger(__name__)
 
-GENERATOR_FILE = "voxelflow_generator.json"
 
 
 def build_unet(config: GeneratorConfig, embedding_dim: int) -> UNet2DConditionModel:

@@ -10,7 +10,6 @@ Needs the `transformers` package (`pip install -e '.[unclip]'`).
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import torch
 from voxelflow.decoders.contrastive import as_tokens
 from voxelflow.devices import resolve_device
 from voxelflow.errors import InputError
+from voxelflow.toolkit.registry import generator_tag
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +28,7 @@ PIPELINE_CLASS = "StableUnCLIPImg2ImgPipeline"
 
 def is_unclip_folder(folder: str | Path) -> bool:
     """True when `folder` is a saved diffusers Stable unCLIP (img2img) pipeline."""
-    index = Path(folder) / "model_index.json"
-    return index.is_file() and json.loads(index.read_text()).get("_class_name") == PIPELINE_CLASS
+    return generator_tag(folder) == PIPELINE_CLASS
 
 
 class UnclipGenerator:

@@ -20,17 +20,16 @@ import torch
 from voxelflow.decoders.sampling import denoising_loop, x0_from_model_output
 from voxelflow.devices import resolve_device
 from voxelflow.errors import InputError
+from voxelflow.toolkit.registry import STABLE_DIFFUSION_PARTS
 from voxelflow.toolkit.tensor_images import from_model_range
 
 log = logging.getLogger(__name__)
 
-COMPONENTS = ("unet", "vae", "scheduler", "text_encoder", "tokenizer")
-
-
 def is_stable_diffusion_folder(folder: str | Path) -> bool:
-    """True when `folder` is a saved diffusers pipeline with a UNet, a VAE and a text encoder."""
+    """True when `folder` is a saved diffusers pipeline with a UNet, a VAE and a text encoder (any such pipeline,
+    an unCLIP one included, as before: the registry's own dispatch names unCLIP first)."""
     index = Path(folder) / "model_index.json"
-    return index.is_file() and all(name in json.loads(index.read_text()) for name in COMPONENTS)
+    return index.is_file() and all(name in json.loads(index.read_text()) for name in STABLE_DIFFUSION_PARTS)
 
 
 class StableDiffusionGenerator:
@@ -62,7 +61,7 @@ class StableDiffusionGenerator:
         folder = Path(folder)
         if not is_stable_diffusion_folder(folder):
             raise InputError(f"{folder} is not a diffusers Stable Diffusion folder (model_index.json naming "
-                             f"{', '.join(COMPONENTS)})")
+                             f"{', '.join(STABLE_DIFFUSION_PARTS)})")
         try:
             from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
             from transformers import CLIPTextModel, CLIPTokenizer

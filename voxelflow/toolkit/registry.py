@@ -24,6 +24,8 @@ ENCODER_CLASSES = {
     ("torch", "transformer"): "voxelflow.encoders.transformer:TransformerEncoder",
     ("torch", "in_context"): "voxelflow.encoders.in_context:InContextEncoder",
 }
+GENERATOR_FILE = "voxelflow_generator.json"  # what marks a voxelflow generator folder (ImageGenerator.save writes it)
+STABLE_DIFFUSION_PARTS = ("unet", "vae", "scheduler", "text_encoder", "tokenizer")
 GENERATOR_CLASSES = {
     "voxelflow": "voxelflow.decoders.generator:ImageGenerator",
     "StableUnCLIPImg2ImgPipeline": "voxelflow.decoders.unclip:UnclipGenerator",
@@ -61,7 +63,7 @@ def load_encoder(path: str | Path, device: str = "auto"):
 def generator_tag(folder: str | Path) -> str:
     """"voxelflow", a diffusers pipeline class name, or "" for a folder that is neither."""
     folder = Path(folder)
-    if (folder / "voxelflow_generator.json").is_file():
+    if (folder / GENERATOR_FILE).is_file():
         return "voxelflow"
     index = folder / "model_index.json"
     if not index.is_file():
@@ -70,8 +72,9 @@ def generator_tag(folder: str | Path) -> str:
     if pipeline.get("_class_name") in GENERATOR_CLASSES:
         return pipeline["_class_name"]
     # any other pipeline with Stable Diffusion's parts (e.g. saved as an img2img pipeline) samples the same way
-    parts = ("unet", "vae", "scheduler", "text_encoder", "tokenizer")
-    return "StableDiffusionPipeline" if all(part in pipeline for part in parts) else pipeline.get("_class_name", "")
+    if all(part in pipeline for part in STABLE_DIFFUSION_PARTS):
+        return "StableDiffusionPipeline"
+    return pipeline.get("_class_name", "")
 
 
 def load_generator(folder: str | Path, device: str = "auto", gradient_checkpointing: bool = False):
