@@ -146,7 +146,6 @@ class ContrastiveDecoder:
                         identity={"config": asdict(cfg), "data": data_fingerprint(responses, targets)})
         self.history_ = [loss for _, loss, _ in history]  # mean training loss of each epoch
         log.info("brain -> CLIP: %d epochs, loss %.3f -> %.3f", cfg.epochs, self.history_[0], self.history_[-1])
-        self.model_.eval()
         return self
 
     def _run(self, responses: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:

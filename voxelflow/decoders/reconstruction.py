@@ -9,12 +9,12 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from voxelflow.atomic_output import atomic_output
 from voxelflow.decoders.contrastive import ContrastiveDecoder, as_tokens
 from voxelflow.decoders.generator import ImageGenerator
 from voxelflow.decoders.low_level import BlurryDecoder
 from voxelflow.decoders.prior import DiffusionPrior
 from voxelflow.decoders.unclip import UnclipGenerator
-from voxelflow.atomic_output import atomic_output
 from voxelflow.errors import InputError
 from voxelflow.file_reading import open_hdf5
 from voxelflow.images import to_uint8, to_unit_float
