@@ -68,7 +68,7 @@ class MetricProtocol:
         """One caption line: the protocol, its test set against the one used, subjects, sample selection, sizes and
         library behaviour. n_test: test images scored (per subject, "/"-joined when they differ); sessions: the
         sessions the responses used; subjects: those the mean row is over."""
-        test = f"{n_test} test images (NSD shared images seen in sessions: {sessions})"
+        test = f"{n_test} test images (the NSD shared images seen in the {sessions} sessions used)"
         if self.test_images is not None and str(n_test) != str(self.test_images):
             test += f"; the paper used {self.test_images} (sessions: {self.sessions}), so values are not comparable"
         headline = self.headline
