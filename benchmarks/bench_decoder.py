@@ -31,10 +31,10 @@ def decoder_throughput(hidden: int, n_blocks: int, steps: int, batch: int, n_vox
 
     dev = resolve_device(device)
     cfg = ContrastiveConfig(hidden=hidden, n_blocks=n_blocks)
-    model = BrainToClip(n_voxels, 257, 768, cfg).to(dev)
+    model = BrainToClip({"subject": n_voxels}, 257, 768, cfg).to(dev)
     voxels = torch.randn(batch, n_voxels, device=dev)
     targets = torch.randn(batch, 257, 768, device=dev)
-    result = time_loss_steps(lambda: training_loss(model, voxels, targets, targets, cfg, 0.005),
+    result = time_loss_steps(lambda: training_loss(model, {"subject": voxels}, targets, targets, cfg, 0.005),
                              _parameter_groups(model, cfg.weight_decay), steps, dev, lr=cfg.lr)
     result.update({"samples_per_s": steps * batch / result["seconds"], "device": str(dev),
                    "parameters_m": sum(p.numel() for p in model.parameters()) / 1e6})

@@ -23,7 +23,7 @@ betas_version, hemisphere_source (lh./rh. ROI volumes, or scanner x), study_root
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import h5py
@@ -137,6 +137,38 @@ def training_pairs(data: ResponseSet, targets: np.ndarray, train_on: str = "aver
         raise InputError(f"train_on: trials needs {data.subject}'s single trials; set preprocess.keep_trials: true")
     rows = np.searchsorted(data.image_ids, data.trials.image_ids)
     return data.trials.responses, targets[rows]
+
+
+def first_sessions(data: ResponseSet, n_sessions: int | str) -> ResponseSet:
+    """`data` as if only its first `n_sessions` sessions (of those used, in order; "all": every one) had been
+    recorded for training: the training images are those with a trial in them, each the mean of those trials,
+    and the single trials are those trials; the test images, their responses and noise ceilings are unchanged,
+    so that every session count is scored on the same test set. Needs the store's single trials."""
+    sessions = np.sort(np.asarray(data.attrs.get("sessions", []), dtype=int))
+    if n_sessions == "all" or (isinstance(n_sessions, (int, np.integer)) and n_sessions >= len(sessions) > 0):
+        return data
+    if not isinstance(n_sessions, (int, np.integer)) or isinstance(n_sessions, bool) or n_sessions < 1:
+        raise InputError(f"a session count must be a positive integer or 'all', got {n_sessions!r}")
+    if data.trials is None:
+        raise InputError(f"training on {data.subject}'s first {n_sessions} sessions needs its single trials; set "
+                         f"preprocess.keep_trials: true")
+    kept = np.isin(data.trials.session, sessions[:n_sessions])
+    trials = TrialSet(data.trials.responses[kept], data.trials.image_ids[kept], data.trials.session[kept])
+    train_ids, inverse, counts = np.unique(trials.image_ids, return_inverse=True, return_counts=True)
+    sums = np.zeros((len(train_ids), data.responses.shape[1]), np.float64)
+    np.add.at(sums, inverse, trials.responses)
+    test = data.is_test
+    ids = np.concatenate([train_ids, data.image_ids[test]])
+    order = np.argsort(ids, kind="stable")
+    subset = replace(data, responses=np.concatenate([sums / counts[:, None], data.responses[test]])[order].astype(
+                         np.float32),
+                     image_ids=ids[order], split=np.concatenate([np.full(len(train_ids), "train"),
+                                                                 data.split[test]])[order],
+                     repeats=np.concatenate([counts, data.repeats[test]])[order].astype(np.int16), trials=trials,
+                     attrs={**data.attrs, "training_sessions": sessions[:n_sessions]})
+    log.info("%s: first %d sessions: %d training images from %d trials", data.subject, n_sessions, len(train_ids),
+             len(trials.image_ids))
+    return subset
 
 
 def read_image_ids(path: str | Path, split: str | None = None) -> np.ndarray:
