@@ -33,6 +33,7 @@ localrules:
     summarize_encoder,
     encoder_comparison,
     decoding_summary,
+    few_data_summary,
     synthesis_grid,
 
 

@@ -5,9 +5,14 @@ real training loss (soft-CLIP + MSE). Configurations, each in its own process so
 is its own: MindEye's reference MLP (hidden 4096, 4 residual blocks; the baseline) and the
 "1024-hidden" variant MindEye2's authors recommend for one 24 GB GPU. Printed: samples/s, parameters,
 peak resident memory (and peak GPU memory on CUDA), each against the reference in the same run.
+Shared-subject pretraining (MindEye2): the same steps for a model with one adapter per subject (--subjects 7,
+each step `batch` samples of every subject), against one single-subject model taking as many samples a step.
+New-subject fine-tuning: ContrastiveDecoder.fit of one NSD session (--session-trials 750) from a pretrained shared
+model (ridge-initialised adapter, all weights fine-tuned) against the same fit from scratch, --finetune-epochs each
+(MindEye2 fine-tunes 150; the time scales with the epochs, so the note extrapolates).
 Then images/s of reconstruction (prior + generator, 25 DDIM steps) with the demo-size models.
 
-Usage: python benchmarks/bench_decoder.py [--steps 3] [--device auto] [--hidden 4096 1024]
+Usage: python benchmarks/bench_decoder.py [--steps 3] [--device auto] [--hidden 4096 1024] [--subjects 7]
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ from child_process import run_child  # noqa: E402
 from training_steps import time_loss_steps  # noqa: E402
 
 
-def decoder_throughput(hidden: int, n_blocks: int, steps: int, batch: int, n_voxels: int, device: str) -> dict:
+def decoder_throughput(hidden: int, n_blocks: int, steps: int, batch: int, n_voxels: int, device: str,
+                       n_subjects: int = 1) -> dict:
+    """AdamW steps of the real loss for a model with `n_subjects` adapters, `batch` samples of each a step."""
     import torch
 
     from voxelflow.decoders.contrastive import BrainToClip, ContrastiveConfig, _parameter_groups, training_loss
@@ -31,14 +38,37 @@ def decoder_throughput(hidden: int, n_blocks: int, steps: int, batch: int, n_vox
 
     dev = resolve_device(device)
     cfg = ContrastiveConfig(hidden=hidden, n_blocks=n_blocks)
-    model = BrainToClip({"subject": n_voxels}, 257, 768, cfg).to(dev)
-    voxels = torch.randn(batch, n_voxels, device=dev)
-    targets = torch.randn(batch, 257, 768, device=dev)
-    result = time_loss_steps(lambda: training_loss(model, {"subject": voxels}, targets, targets, cfg, 0.005),
+    subjects = [f"subj{i + 1:02d}" for i in range(n_subjects)]
+    model = BrainToClip(dict.fromkeys(subjects, n_voxels), 257, 768, cfg).to(dev)
+    voxels = {subject: torch.randn(batch, n_voxels, device=dev) for subject in subjects}
+    targets = torch.randn(batch * n_subjects, 257, 768, device=dev)
+    result = time_loss_steps(lambda: training_loss(model, voxels, targets, targets, cfg, 0.005),
                              _parameter_groups(model, cfg.weight_decay), steps, dev, lr=cfg.lr)
-    result.update({"samples_per_s": steps * batch / result["seconds"], "device": str(dev),
+    result.update({"samples_per_s": steps * batch * n_subjects / result["seconds"], "device": str(dev),
                    "parameters_m": sum(p.numel() for p in model.parameters()) / 1e6})
     return result
+
+
+def fine_tuning_time(hidden: int, n_voxels: int, n_trials: int, epochs: int, n_subjects: int, device: str) -> dict:
+    """Seconds of ContrastiveDecoder.fit on one session (n_trials) from scratch and from a shared model pretrained
+    (one step, on random data: only its shape matters here) on `n_subjects` others."""
+    import numpy as np
+
+    from voxelflow.decoders.contrastive import ContrastiveConfig, ContrastiveDecoder
+
+    rng = np.random.default_rng(0)
+    cfg = ContrastiveConfig(hidden=hidden, epochs=epochs)
+    targets = rng.normal(size=(n_trials, 257, 768)).astype(np.float32)
+    session = rng.normal(size=(n_trials, n_voxels)).astype(np.float32)
+    tiny = {f"subj{i + 1:02d}": (rng.normal(size=(cfg.batch_size, n_voxels)).astype(np.float32),
+                                 targets[:cfg.batch_size]) for i in range(n_subjects)}
+    shared = ContrastiveDecoder(ContrastiveConfig(hidden=hidden, epochs=1), device=device).fit_subjects(tiny)
+    seconds = {}
+    for name, pretrained in (("scratch", None), ("pretrained", shared)):
+        start = time.perf_counter()
+        ContrastiveDecoder(cfg, device=device).fit(session, targets, "new", pretrained=pretrained)
+        seconds[name] = time.perf_counter() - start
+    return {**seconds, "device": str(shared.device)}
 
 
 def reconstruction_speed(n_images: int, device: str) -> dict:
@@ -68,17 +98,27 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, nargs="+", default=[4096, 1024])
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--subjects", type=int, default=7)
+    parser.add_argument("--shared-hidden", type=int, default=4096)
+    parser.add_argument("--session-trials", type=int, default=750)
+    parser.add_argument("--finetune-epochs", type=int, default=2)
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         if args.child[0] == "decoder":
-            result = decoder_throughput(int(args.child[1]), 4, args.steps, args.batch, args.voxels, args.device)
+            result = decoder_throughput(int(args.child[1]), 4, args.steps, args.batch, args.voxels, args.device,
+                                        int(args.child[2]) if len(args.child) > 2 else 1)
+        elif args.child[0] == "finetune":
+            result = fine_tuning_time(args.shared_hidden, args.voxels, args.session_trials, args.finetune_epochs,
+                                      args.subjects, args.device)
         else:
             result = reconstruction_speed(args.images, args.device)
         print(json.dumps(result))
         return
     common = ["--steps", str(args.steps), "--batch", str(args.batch), "--voxels", str(args.voxels),
-              "--images", str(args.images), "--device", args.device]
+              "--images", str(args.images), "--device", args.device, "--subjects", str(args.subjects),
+              "--shared-hidden", str(args.shared_hidden), "--session-trials", str(args.session_trials),
+              "--finetune-epochs", str(args.finetune_epochs)]
     print(f"brain -> CLIP training, {args.voxels} voxels -> 257 x 768, batch {args.batch}, {args.steps} steps")
     reference = None
     for hidden in args.hidden:
@@ -91,6 +131,25 @@ def main() -> None:
               f"{result['samples_per_s']:.1f} samples/s ({result['samples_per_s'] / reference['samples_per_s']:.2f}x "
               f"hidden {args.hidden[0]}), {memory} "
               f"({result['peak_rss_mib'] / reference['peak_rss_mib']:.2f}x)")
+    print(f"shared-subject pretraining (MindEye2), hidden {args.shared_hidden}, {args.subjects} subjects x "
+          f"{args.voxels} voxels, {args.batch} samples of each subject a step, against one subject's model at "
+          f"{args.batch * args.subjects} samples a step:")
+    for label, child in (("one subject", [str(args.shared_hidden), "1"]),
+                         (f"{args.subjects} subjects", [str(args.shared_hidden), str(args.subjects)])):
+        batch = args.batch * args.subjects if label == "one subject" else args.batch
+        result = run_child(__file__, [*common, "--batch", str(batch), "--child", "decoder", *child])
+        reference = result if label == "one subject" else reference
+        memory = f"peak RSS {result['peak_rss_mib'] / 1024:.1f} GiB"
+        if "peak_gpu_mib" in result:
+            memory += f", peak GPU {result['peak_gpu_mib'] / 1024:.1f} GiB " \
+                      f"({result['peak_gpu_mib'] / reference['peak_gpu_mib']:.2f}x)"
+        print(f"  {label:12s} ({result['parameters_m']:.0f}M params, {result['device']}): "
+              f"{result['samples_per_s']:.1f} samples/s ({result['samples_per_s'] / reference['samples_per_s']:.2f}x)"
+              f", {memory}")
+    result = run_child(__file__, [*common, "--child", "finetune"])
+    print(f"new subject, one session ({args.session_trials} trials, {args.finetune_epochs} epochs, "
+          f"{result['device']}): from scratch {result['scratch']:.1f} s, from the pretrained model (ridge adapter + "
+          f"fine-tuning) {result['pretrained']:.1f} s ({result['pretrained'] / result['scratch']:.2f}x)")
     result = run_child(__file__, [*common, "--child", "reconstruction"])
     print(f"reconstruction: {result['images_per_s']:.2f} images/s on {result['device']} ({result['what']})")
 

@@ -18,8 +18,13 @@ def test_ridge_on_cuda_matches_the_cpu(encoding_data):
     X, Y = np.vstack([data.pooled] * 3), np.vstack([data.responses.responses] * 3)  # n >= p: the Gram solver
     cpu = RidgeEncoder(device="cpu").fit(X, Y)
     gpu = RidgeEncoder(device="cuda").fit(X, Y)
-    np.testing.assert_array_equal(gpu.best_alphas_, cpu.best_alphas_)
-    np.testing.assert_allclose(gpu.predict(data.pooled[:10]), cpu.predict(data.pooled[:10]), atol=1e-3)
+    # the same alpha wherever the CV scores of two alphas are not tied to float precision (observed on an H200: 2 of
+    # 1194 voxels picked a neighbouring alpha, with CV R^2 equal to 1e-4), and the same predictions there
+    same = gpu.best_alphas_ == cpu.best_alphas_
+    assert same.mean() > 0.99
+    np.testing.assert_allclose(gpu.cv_scores_, cpu.cv_scores_, atol=1e-3)
+    np.testing.assert_allclose(gpu.predict(data.pooled[:10])[:, same], cpu.predict(data.pooled[:10])[:, same],
+                               atol=1e-3)
 
 
 def test_half_precision_features_stay_close_to_float32(mini_root, tmp_path):
@@ -64,3 +69,16 @@ def test_guided_stable_diffusion_in_half_precision_on_cuda(tmp_path):
     guided = generator.sample(4, n_steps=6, seed=0, guide=BrainGuidance(redness, 300.0, through_denoiser=True))
     assert np.isfinite(guided).all()
     assert (redness(torch.from_numpy(guided).permute(0, 3, 1, 2)) > redness(plain) + 0.02).all()
+
+
+def test_shared_decoder_pretrains_and_starts_a_new_subject_on_cuda(encoding_data):
+    from voxelflow.decoders.contrastive import ContrastiveConfig, ContrastiveDecoder
+
+    data = encoding_data
+    X, Y, train = data.responses.responses, data.pooled, data.train
+    halves = {"subjA": X[:, ::2], "subjB": X[:, 1::2]}  # two "subjects": the voxels split in two grids
+    config = ContrastiveConfig(hidden=256, n_blocks=1, projector_hidden=256, epochs=30, lr=1e-3)
+    shared = ContrastiveDecoder(config, device="cuda").fit_subjects({"subjA": (halves["subjA"][train], Y[train])})
+    new = ContrastiveDecoder(config, device="cuda").fit(halves["subjB"][train][:100], Y[train][:100], "subjB", shared)
+    result = new.retrieve(halves["subjB"][data.test], Y[data.test])
+    assert new.device.type == "cuda" and result["brain_to_image"] > 5 * result["chance"]

@@ -42,6 +42,24 @@ def _contrastive(encoding_data, checkpoint):
     return model.fit(d.responses.responses[d.train], d.pooled[d.train]), lambda m: m.model_
 
 
+SHARED = ContrastiveConfig(hidden=32, n_blocks=1, projector_hidden=32, epochs=4, batch_size=64, mixup_pct=0.5)
+
+
+def _shared_contrastive(encoding_data, checkpoint):
+    d = encoding_data
+    X, Y = d.responses.responses[d.train], d.pooled[d.train]
+    model = ContrastiveDecoder(SHARED, device="cpu", checkpoint=checkpoint)
+    return model.fit_subjects({"a": (X[:, ::2], Y), "b": (X[:150, 1::2], Y[:150])}), lambda m: m.model_
+
+
+def _fine_tuned_contrastive(encoding_data, checkpoint):
+    d = encoding_data
+    X, Y = d.responses.responses[d.train], d.pooled[d.train]
+    pretrained = ContrastiveDecoder(SHARED, device="cpu").fit_subjects({"a": (X[:, ::2], Y)})
+    model = ContrastiveDecoder(SHARED, device="cpu", checkpoint=checkpoint)
+    return model.fit(X[:150, 1::2], Y[:150], "b", pretrained, train="adapter"), lambda m: m.model_
+
+
 def _prior(encoding_data, checkpoint):
     d = encoding_data
     model = DiffusionPrior(PriorConfig(width=32, n_layers=1, n_heads=2, timesteps=10, epochs=4), device="cpu",
@@ -72,8 +90,9 @@ def _in_context(encoding_data, checkpoint):
     return model.meta_fit({"a": (X[:150], Y[:150]), "b": (X[150:], Y[150:])}), lambda m: m.network_
 
 
-@pytest.mark.parametrize("make", [_contrastive, _prior, _generator, _transformer, _in_context],
-                         ids=["contrastive", "prior", "generator", "transformer", "in_context"])
+@pytest.mark.parametrize("make", [_contrastive, _shared_contrastive, _fine_tuned_contrastive, _prior, _generator,
+                                  _transformer, _in_context],
+                         ids=["contrastive", "shared", "fine-tuned", "prior", "generator", "transformer", "in_context"])
 def test_every_trained_model_resumes_exactly_after_an_interrupt(make, encoding_data, tmp_path, interrupt_training):
     """Killed after its second checkpoint and fitted again, a model ends with the very weights and history of a run
     that never stopped: each step's randomness depends on (seed, step) only, and the loop restores the rest."""

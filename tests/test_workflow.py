@@ -10,6 +10,7 @@ from pathlib import Path
 import h5py
 import nibabel as nib
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from snakemake.utils import update_config
@@ -47,7 +48,7 @@ RULES = ("make_mininsd", "preprocess_subject", "extract_features", "fit_ridge", 
          "encoding_roi_bars", "transformer_routing", "encoder_comparison", "meta_train_in_context", "fit_in_context",
          "few_shot_curve", "context_attention", "text_selectivity", "fit_contrastive", "fit_prior", "fit_low_level",
          "train_generator", "reconstruct", "score_reconstructions", "decoding_summary", "synthesize", "synthesis_grid",
-         "score_synthesis",
+         "score_synthesis", "pretrain_shared_decoder", "few_data_decoders", "few_data_encoders", "few_data_summary",
          "summarize_encoder")
 
 
@@ -66,6 +67,9 @@ def test_dry_run_plans_the_jobs_per_subject_and_backbone(tmp_path):
                     # decoders: one target backbone; one generator for all subjects
                     "fit_contrastive": 4, "fit_prior": 4, "fit_low_level": 4, "train_generator": 1,
                     "reconstruct": 4, "score_reconstructions": 4, "decoding_summary": 1,
+                    # MindEye2: each subject's decoder fine-tuned from a model pretrained on the other three (loso);
+                    # few-data curves of every held-out subject, encoders and decoders apart, and their summary
+                    "pretrain_shared_decoder": 4, "few_data_decoders": 4, "few_data_encoders": 4, "few_data_summary": 1,
                     # synthesis: 5 targets + unguided per subject, each with its grid; one scoring job per subject
                     "synthesize": 24, "synthesis_grid": 24, "score_synthesis": 4,
                     # per-ROI summaries of each encoder's scores, apart from its fit (rois is no fit setting)
@@ -80,7 +84,7 @@ def test_dry_run_plans_the_jobs_per_subject_and_backbone(tmp_path):
     unsized = {rule for rule, values in resources.items()
                if not (re.search(r"mem_mb=\d+", values) and re.search(r"runtime=\d+", values))}
     assert unsized == local == {"all", "encoding_maps", "encoding_roi_bars", "encoder_comparison", "decoding_summary",
-                                "synthesis_grid", "summarize_encoder"}
+                                "synthesis_grid", "summarize_encoder", "few_data_summary"}
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -117,7 +121,16 @@ def test_bad_synthesis_config_is_a_clear_error(tmp_path, change, message):
                                              "name one: HCP_MMP1.V3A, Kastner2015.V3A"),
     (lambda c: c["synthesis"]["targets"].update(faces="floc-face"), "synthesis.targets.faces: unknown ROI 'floc-face'"),
     (lambda c: c["encoders"]["transformer"].update(partition="stream"), "partition: 'stream' is not an ROI family"),
-    (lambda c: c["decoders"]["contrastive"].update(train_on="trials"), "train_on: trials needs preprocess.keep_trials"),
+    (lambda c: (c["decoders"]["contrastive"].update(train_on="trials"), c["decoders"]["contrastive"].pop("shared"),
+                c["preprocess"].update(keep_trials=False)),
+     "train_on: trials needs preprocess.keep_trials"),
+    (lambda c: c["decoders"]["contrastive"]["shared"].update(pretrain=["subj01", "subj09"]),
+     "config.yaml: decoders.contrastive.shared.pretrain names subj09, not among subjects (subj01, subj02)"),
+    (lambda c: c["decoders"]["contrastive"]["shared"].update(sessions={"subj03": 1}),
+     "config.yaml: decoders.contrastive.shared.sessions names subj03, not among subjects (subj01, subj02)"),
+    (lambda c: c["preprocess"].update(keep_trials=False),
+     "new_subject_sessions train on a subject's first sessions, which needs its single trials: set "
+     "preprocess.keep_trials: true"),
     (lambda c: c["encoders"]["transformer"].update(n_heads=3), "encoders.transformer.d_model (64) must be divisible "
                                                                "by n_heads (3)"),
     (lambda c: c["encoders"]["in_context"].update(context_min=500), "encoders.in_context needs 2 <= context_min <= "
@@ -223,7 +236,7 @@ def test_adding_a_subject_plans_only_its_jobs_and_the_pooled_ones(finished_nsd_r
                    "encoding_maps": 6, "transformer_routing": 2, "encoder_comparison": 2, "fit_in_context": 2,
                    "few_shot_curve": 2, "context_attention": 2, "text_selectivity": 1, "fit_contrastive": 1,
                    "fit_prior": 1, "fit_low_level": 1, "reconstruct": 1, "score_reconstructions": 1, "synthesize": 6,
-                   "synthesis_grid": 6,
+                   "synthesis_grid": 6, "pretrain_shared_decoder": 1, "few_data_decoders": 1, "few_data_encoders": 1,
                    "score_synthesis": 1, "summarize_encoder": 6}
     # by design pooled: the leave-one-out networks of subj01/02 now include subj03 (and their in-context jobs
     # follow), subj03's own network, the group figures; the demo generator pools every subject's training images,
@@ -232,6 +245,9 @@ def test_adding_a_subject_plans_only_its_jobs_and_the_pooled_ones(finished_nsd_r
               "context_attention": 4, "text_selectivity": 2, "encoding_roi_bars": 1, "decoding_summary": 1,
               "train_generator": 1, "summarize_encoder": 4,
               "reconstruct": 2, "score_reconstructions": 2, "synthesize": 12, "synthesis_grid": 12, "score_synthesis": 2,
+              # the shared decoders pretrained without subj01 / subj02 now include subj03, and what they start follows
+              "pretrain_shared_decoder": 2, "fit_contrastive": 2, "fit_prior": 2, "few_data_decoders": 2,
+              "few_data_encoders": 2, "few_data_summary": 1,
               "all": 1}
     expected = {rule: per_subject.get(rule, 0) + pooled.get(rule, 0) for rule in {*per_subject, *pooled}}
     assert planned == expected
@@ -269,7 +285,28 @@ def test_an_roi_list_edit_plans_only_summaries_and_figures(finished_nsd_run):
     planned = _planned(_run(workdir, config, "-n"))
     # no encoder is refitted: the ROI list is read by summaries, figures and the per-ROI few-shot curves
     assert planned == {"summarize_encoder": 12, "encoding_maps": 12, "encoding_roi_bars": 1, "encoder_comparison": 4,
-                       "few_shot_curve": 4, "context_attention": 4, "text_selectivity": 2, "all": 1}
+                       "few_shot_curve": 4, "context_attention": 4, "text_selectivity": 2, "few_data_encoders": 2,
+                       "few_data_summary": 1, "all": 1}
+
+
+def test_shared_decoder_options_rerun_exactly_the_jobs_that_read_them(finished_nsd_run):
+    workdir, config = finished_nsd_run
+    contrastive = config["decoders"]["contrastive"]
+    contrastive["new_subject_sessions"] = [1, 3, "all"]  # the curves only, never the subjects' own decoders
+    assert _planned(_run(workdir, config, "-n")) == {"few_data_decoders": 2, "few_data_encoders": 2,
+                                                     "few_data_summary": 1, "all": 1}
+    contrastive["new_subject_sessions"] = [1, 2, 5, "all"]
+    contrastive["n_draws"] = 10  # retrieval scoring: the decoders rescore (fit_contrastive writes its retrieval)
+    assert "pretrain_shared_decoder" not in _planned(_run(workdir, config, "-n"))
+    contrastive["n_draws"] = 30
+    contrastive["shared"]["fine_tune"] = "adapter"  # fine-tuning: not the pretrained models
+    planned = _planned(_run(workdir, config, "-n"))
+    assert "pretrain_shared_decoder" not in planned and "few_data_encoders" not in planned
+    assert planned["fit_contrastive"] == planned["few_data_decoders"] == planned["reconstruct"] == 2
+    contrastive["shared"]["fine_tune"] = "all"
+    contrastive["shared"]["epochs"] = 7  # pretraining: the pretrained models and all they start
+    planned = _planned(_run(workdir, config, "-n"))
+    assert planned["pretrain_shared_decoder"] == planned["fit_contrastive"] == planned["few_data_decoders"] == 2
 
 
 def test_adding_a_backbone_plans_only_its_jobs(finished_nsd_run):
@@ -278,6 +315,23 @@ def test_adding_a_backbone_plans_only_its_jobs(finished_nsd_run):
     planned = _planned(_run(workdir, config, "-n"))
     assert planned["extract_features"] == 2 and planned["fit_ridge"] == 2 and "preprocess_subject" not in planned
     assert "synthesize" not in planned and "fit_contrastive" not in planned  # they use other backbones
+
+
+def test_pretraining_on_three_subjects_decodes_a_fourth_from_one_session(tmp_path):
+    config = {**_shipped_config(), "subjects": ["subj01", "subj02", "subj03", "subj04"]}
+    config["decoders"]["contrastive"]["shared"] = {"pretrain": ["subj01", "subj02", "subj03"],
+                                                   "sessions": {"subj04": 1}}
+    proc = _run(tmp_path, config, "-n", "-p")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    planned = _planned(proc)
+    # one model for everyone; every subject's decoder starts from it; only subj04 was never seen: its curves
+    assert planned["pretrain_shared_decoder"] == 1 and planned["fit_contrastive"] == 4
+    assert planned["few_data_decoders"] == planned["few_data_encoders"] == 1
+    assert "output: results/decoders/contrastive/fixed/model.pt" in proc.stdout
+    assert "results/subj04/few_data/decoders.tsv" in proc.stdout and "results/subj01/few_data" not in proc.stdout
+    subj04 = next(block for block in proc.stdout.split("\n\n") if "rule fit_contrastive" in block
+                  and "results/subj04/decoders/contrastive/model.pt" in block)
+    assert "results/decoders/contrastive/fixed/model.pt" in subj04
 
 
 def test_an_unknown_subject_stops_the_plan(tmp_path, mini_root):
@@ -291,7 +345,8 @@ def test_an_unknown_subject_stops_the_plan(tmp_path, mini_root):
 def test_in_context_with_one_subject_is_a_clear_error(tmp_path):
     proc = _run(tmp_path, {**_shipped_config(), "subjects": ["subj01"]}, "-n")
     assert proc.returncode != 0
-    assert "needs at least two subjects; subj01 has no other subject to meta-train on" in proc.stdout + proc.stderr
+    assert ("in_context.train_subjects: loso needs at least two subjects; subj01 has no other subject to train on"
+            in proc.stdout + proc.stderr)
 
 
 def test_lint_is_clean():
@@ -316,6 +371,7 @@ def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
     config["encoders"]["in_context"].update(steps=60, eval_every=30, context_max=20, n_query=10,
                                             few_shot={"ks": [10, "all"], "repeats": 1})
     config["decoders"]["contrastive"].update(hidden=64, projector_hidden=64, epochs=4, batch_size=16)
+    config["decoders"]["contrastive"]["shared"]["sessions"] = {"subj02": 1}  # subj02 decoded from one session
     config["decoders"]["reconstruction"].update(train_generator={"image_size": 16, "channels": [8, 16], "steps": 10},
                                                 prior={"width": 32, "n_layers": 1, "n_heads": 2, "epochs": 2},
                                                 steps=3, low_level_size=8)
@@ -343,6 +399,12 @@ def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
         assert few_shot[0].startswith("method\tk\trepeat\troi") and len(few_shot) > 8
         retrieval = json.loads((tmp_path / f"results/{subject}/decoders/contrastive/retrieval.json").read_text())
         assert retrieval["n_candidates"] == retrieval["n_test"] == n_test and retrieval["chance"] == 1 / n_test
+        assert retrieval["pretrained_on"] == [other]  # MindEye2, leave one subject out
+        assert retrieval["training_sessions"] == (1 if subject == "subj02" else retrieval["sessions"])
+        curves = pd.concat([read_table(tmp_path / f"results/{subject}/few_data/{models}.tsv")
+                            for models in ("encoders", "decoders")])
+        assert set(curves["method"]) == {"ridge", "in-context", "from scratch", "pretrained + adapter"}
+        assert sorted(set(curves["sessions"])) == [1, 2, retrieval["sessions"]]  # 1, 2, 5 and all of 3 or 4
         with h5py.File(tmp_path / f"results/{subject}/decoders/reconstruction/reconstructions.h5") as f:
             assert f["images"].shape == (n_test, 16, 16, 3) and f["blurry"].shape == (n_test, 8, 8, 3)
         metrics = (tmp_path / f"results/{subject}/decoders/reconstruction/metrics.tsv").read_text().splitlines()
@@ -371,7 +433,7 @@ def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = (tmp_path / "report.html").read_text()
     assert "encoding_roi_bars.png" in report and "accuracy_map.png" in report and "routing.png" in report
-    assert "few_shot.png" in report and "context_attention.png" in report
+    assert "few_shot.png" in report and "context_attention.png" in report and "few_data.png" in report
     assert "reconstructions.png" in report and "decoding_metrics.png" in report
     assert "synthesis" in report and "responses.png" in report
 

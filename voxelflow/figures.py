@@ -207,6 +207,45 @@ def few_shot_curves(table: pd.DataFrame, value: str = "mean_nna") -> Figure:
     return fig
 
 
+def few_data_curves(summary: pd.DataFrame, subjects: list[str], target: str) -> Figure:
+    """Accuracy against the held-out subjects' training sessions, encoders and decoders side by side: median
+    noise-normalized accuracy of all voxels, top-1 retrieval (brain -> image solid, image -> brain dashed) and
+    two-way identification of the decoded embeddings; mean ± se per method.
+
+    summary: rows of `few_data.few_data_summary`; subjects: the held-out subjects it averages; target: the decoders'
+    backbone (the encoders' features too).
+    """
+    panels = [("encoding", "median_nna", "noise-normalized acc. (%)", "encoding (all voxels)"),
+              ("decoding", ("brain_to_image", "image_to_brain"), "top-1 retrieval", "retrieval among test images"),
+              ("decoding", "two_way_identification", "two-way identification", "decoded embeddings")]
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
+    for ax, (family, metrics, ylabel, title) in zip(axes, panels):
+        part = summary[summary["family"] == family]
+        if family == "encoding":
+            part = part[part["roi"] == "all voxels"]
+        for color, (method, rows) in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"],
+                                         part.groupby("method", sort=False)):
+            for metric, style in zip(np.atleast_1d(metrics), ("-", "--")):
+                line = rows[rows["metric"] == metric].sort_values("sessions")
+                ax.errorbar(line["sessions"], line["value"], yerr=line["se"].fillna(0.0), color=color, ls=style,
+                            marker="o", ms=3, capsize=2, label=method if style == "-" else None)
+        if metrics == "two_way_identification":
+            ax.axhline(0.5, color="grey", lw=0.5)
+        ax.set_xscale("log")
+        sessions = sorted(set(summary["sessions"]))
+        ax.set_xticks(sessions, [str(n) for n in sessions])
+        ax.minorticks_off()
+        ax.set_xlabel("training sessions of the held-out subject")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, fontsize="medium")
+        ax.legend(frameon=False, fontsize="small", title="solid: brain -> image, dashed: image -> brain"
+                  if isinstance(metrics, tuple) else None, title_fontsize="x-small")
+    spread = "mean ± se over subjects" if len(subjects) > 1 else "± binomial se over test images"
+    fig.suptitle(f"Few-data curves on {target}: held out {', '.join(subjects)} ({spread})", fontsize="medium")
+    fig.tight_layout()
+    return fig
+
+
 def selectivity_heatmap(table: pd.DataFrame) -> Figure:
     """Prompt x ROI heatmap of predicted relative responses (rows of `in_context_probes.text_selectivity`);
     the top-ranked ROI of each prompt is outlined."""

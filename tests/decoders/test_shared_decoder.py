@@ -4,11 +4,12 @@ session, the few-data table, and session subsets."""
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from voxelflow.decoders.contrastive import ContrastiveConfig, ContrastiveDecoder
-from voxelflow.decoders.few_data import SCRATCH, SHARED, DecoderSetup, few_data_summary, few_data_table
+from voxelflow.decoders.few_data import SCRATCH, SHARED, DecoderSetup, decoding_curve, encoding_curve, few_data_summary
 from voxelflow.encoders.backbones import GaborBackbone
 from voxelflow.encoders.features import extract_features, load_features
 from voxelflow.errors import InputError
@@ -85,9 +86,10 @@ def test_a_new_subject_is_decoded_from_one_session_by_reusing_the_other_subjects
     pretrained on the other three subjects, with a ridge-initialised adapter, decodes it about as well as a
     from-scratch decoder trained on all six sessions."""
     responses, features = study
-    table = few_data_table(responses["subj01"], [1, "all"], features["subj01"], DecoderSetup(SMALL, shared),
-                           features=features["subj01"], ridge={"alphas": [1e2, 1e3, 1e4], "cv": 3, "device": "cpu"},
-                           rois=["V1"])
+    table = pd.concat([
+        encoding_curve(responses["subj01"], [1, "all"], features["subj01"],
+                       {"alphas": [1e2, 1e3, 1e4], "cv": 3, "device": "cpu"}, rois=["V1"]),
+        decoding_curve(responses["subj01"], [1, "all"], features["subj01"], DecoderSetup(SMALL, shared))])
     table["subject"] = "subj01"
     print(table.to_string())
     values = table.set_index(["family", "method", "sessions", "metric", "roi"])

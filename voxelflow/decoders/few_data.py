@@ -54,32 +54,43 @@ def session_counts(counts: list, n_available: int) -> list[int]:
     return sorted({n_available if count == "all" else min(int(count), n_available) for count in counts})
 
 
-def few_data_table(responses: ResponseSet, counts: list, targets: np.ndarray, decoders: DecoderSetup,
-                   features: np.ndarray | None = None, ridge: dict | None = None,
+def encoding_curve(responses: ResponseSet, counts: list, features: np.ndarray, ridge: dict,
                    in_context: InContextEncoder | None = None, rois: list[str] = ()) -> pd.DataFrame:
-    """Train and score every model on the subject's first N sessions, for each N of `counts`.
+    """Ridge fitted from scratch and (when given) the in-context encoder, each made from the subject's first N
+    sessions for each N of `counts`, scored on its test images.
 
-    responses: the held-out subject's store with its single trials; targets (n_images, d) or (n_images, t, d): the
-    decoders' image embeddings, rows aligned with responses.image_ids. features (n_images, E), ridge (RidgeEncoder
-    keyword arguments) and in_context add the encoding rows (ridge from scratch, and the in-context encoder when
-    given). Returns one row per (family, method, sessions, metric, roi) with columns COLUMNS: encoding rows hold
-    the median noise-normalised accuracy (percent of the noise ceiling) of all voxels and of each ROI of `rois`;
-    decoding rows brain_to_image and image_to_brain top-1 retrieval (se: binomial over the test queries) and the
-    two-way identification of the predicted embeddings among the test images (chance 0.5; no se). n_train: the
+    responses: the held-out subject's store with its single trials; features (n_images, E) rows aligned with
+    responses.image_ids; ridge: RidgeEncoder keyword arguments. Returns rows with columns COLUMNS: the median
+    noise-normalised accuracy (percent of the noise ceiling, metric "median_nna") of all voxels and of each ROI of
+    `rois`; n_train: the training images.
+    """
+    return pd.DataFrame([row for n, subset, keep in _session_subsets(responses, counts)
+                         for row in _encoding_rows(subset, n, features[keep], ridge, in_context, rois)],
+                        columns=COLUMNS)
+
+
+def decoding_curve(responses: ResponseSet, counts: list, targets: np.ndarray, decoders: DecoderSetup) -> pd.DataFrame:
+    """A contrastive decoder trained from scratch and (with decoders.pretrained) one fine-tuned from the shared
+    model, each on the subject's first N sessions for each N of `counts`, scored on its test images.
+
+    targets (n_images, d) or (n_images, t, d): image embeddings, rows aligned with responses.image_ids. Returns rows
+    with columns COLUMNS: brain_to_image and image_to_brain top-1 retrieval (se: binomial over the test queries) and
+    the two-way identification of the predicted embeddings among the test images (chance 0.5; no se). n_train: the
     training samples (images, or trials with train_on "trials").
     """
+    return pd.DataFrame([row for n, subset, keep in _session_subsets(responses, counts)
+                         for row in _decoding_rows(subset, n, targets[keep], decoders)], columns=COLUMNS)
+
+
+def _session_subsets(responses: ResponseSet, counts: list):
+    """(N, the first-N-session ResponseSet, its rows in `responses`) for each session count."""
     sessions = np.asarray(responses.attrs.get("sessions", []))
     if not len(sessions):
         raise InputError(f"{responses.subject}'s response store does not say which sessions it holds")
-    rows = []
     for n in session_counts(counts, len(sessions)):
         subset = first_sessions(responses, n)
-        keep = np.isin(responses.image_ids, subset.image_ids)  # the subset's images, in the same order
-        if features is not None:
-            rows += _encoding_rows(subset, n, features[keep], ridge or {}, in_context, rois)
-        rows += _decoding_rows(subset, n, targets[keep], decoders)
+        yield n, subset, np.isin(responses.image_ids, subset.image_ids)
         log.info("%s: first %d sessions scored", responses.subject, n)
-    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def _encoding_rows(subset: ResponseSet, n: int, features: np.ndarray, ridge: dict,
@@ -122,6 +133,7 @@ def few_data_summary(tables: list[pd.DataFrame]) -> pd.DataFrame:
     subject, that subject's own se) and n_train (the mean)."""
     table = pd.concat(tables, ignore_index=True)
     keys = ["family", "method", "sessions", "metric", "roi"]
+    table["roi"] = table["roi"].fillna("")  # decoding rows have no ROI (read back from TSV as missing)
     grouped = table.groupby(keys, sort=False)
     summary = grouped.agg(n_subjects=("subject", "nunique"), value=("value", "mean"), n_train=("n_train", "mean"))
     spread = grouped["value"].std(ddof=1) / np.sqrt(summary["n_subjects"])

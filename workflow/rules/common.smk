@@ -115,6 +115,8 @@ def final_outputs():
         outputs += expand(f"{in_context}/text_selectivity.png", subject=SUBJECTS, backbone=open_clip_backbones())
     if DECODERS:
         outputs.append("results/figures/decoding_metrics.png")
+    if few_data_subjects():
+        outputs.append("results/figures/few_data.png")
     if "reconstruction" in DECODERS:
         outputs += expand("results/{subject}/figures/decoders/reconstructions.png", subject=SUBJECTS)
     if SYNTHESIS:
@@ -130,26 +132,37 @@ def final_outputs():
     return outputs
 
 
-def in_context_training_set(subject):
-    """Name of the meta-training set whose network serves `subject`: without-<subject> (loso) or fixed."""
-    return f"without-{subject}" if config["encoders"]["in_context"]["train_subjects"] == "loso" else "fixed"
+def training_set_name(chosen, subject):
+    """The training set of other subjects that serves `subject`: without-<subject> (chosen: loso) or fixed (a list)."""
+    return f"without-{subject}" if chosen == "loso" else "fixed"
 
 
-def in_context_training_subjects(training_set):
-    """The subjects a meta-training set is made of; a clear error if there are none."""
-    chosen = config["encoders"]["in_context"]["train_subjects"]
+def training_set_subjects(chosen, training_set, key):
+    """The subjects of a training set (chosen: loso or a list, from config key `key`); a clear error if there are
+    none."""
     if training_set == "fixed":
         unknown = sorted(set(chosen) - set(SUBJECTS))
         if unknown:
-            raise WorkflowError(f"config.yaml: encoders.in_context.train_subjects names {', '.join(unknown)}, "
-                                f"not among subjects ({', '.join(SUBJECTS)})")
+            raise WorkflowError(f"config.yaml: {key} names {', '.join(unknown)}, not among subjects "
+                                f"({', '.join(SUBJECTS)})")
         return list(chosen)
     held_out = training_set.removeprefix("without-")
     others = [s for s in SUBJECTS if s != held_out]
     if not others:
-        raise WorkflowError(f"config.yaml: encoders.in_context with train_subjects: loso needs at least two "
-                            f"subjects; {held_out} has no other subject to meta-train on")
+        raise WorkflowError(f"config.yaml: {key}: loso needs at least two subjects; {held_out} has no other subject "
+                            f"to train on")
     return others
+
+
+def in_context_training_set(subject):
+    """Name of the meta-training set whose network serves `subject`."""
+    return training_set_name(config["encoders"]["in_context"]["train_subjects"], subject)
+
+
+def in_context_training_subjects(training_set):
+    """The subjects a meta-training set is made of."""
+    return training_set_subjects(config["encoders"]["in_context"]["train_subjects"], training_set,
+                                 "encoders.in_context.train_subjects")
 
 
 def in_context_network(wildcards):
@@ -172,6 +185,79 @@ def decoder_target(wildcards=None):
         raise WorkflowError(f"config.yaml: decoders.contrastive.target {target!r} is not among backbones "
                             f"({', '.join(BACKBONES)})")
     return target
+
+
+CONTRASTIVE = config["decoders"].get("contrastive", {})
+SHARED_DECODER = CONTRASTIVE.get("shared")  # MindEye2's shared-subject model: None = every decoder from scratch
+# Contrastive settings that the decoders' training never reads (retrieval scoring, the shared model's options,
+# the few-data curve): editing them reruns only the jobs that do.
+CONTRASTIVE_SCORING = ("n_candidates", "n_draws")
+CONTRASTIVE_OTHERS = ("shared", "new_subject_sessions", *CONTRASTIVE_SCORING)
+
+
+def contrastive_training_settings():
+    """The decoders.contrastive settings that train a decoder (model, losses, target, train_on)."""
+    return {key: value for key, value in CONTRASTIVE.items() if key not in CONTRASTIVE_OTHERS}
+
+
+def shared_training_set(subject):
+    """The pretraining set whose shared decoder starts `subject`'s: without-<subject> (loso) or fixed."""
+    return training_set_name(SHARED_DECODER["pretrain"], subject)
+
+
+def shared_decoder_subjects(training_set):
+    """The subjects a shared decoder is pretrained on."""
+    return training_set_subjects(SHARED_DECODER["pretrain"], training_set, "decoders.contrastive.shared.pretrain")
+
+
+def shared_decoder(subject):
+    """The pretrained shared decoder that starts `subject`'s decoder."""
+    return f"results/decoders/contrastive/{shared_training_set(subject)}/model.pt"
+
+
+def few_data_subjects():
+    """Subjects that no shared decoder was pretrained on: they get few-data curves."""
+    if SHARED_DECODER is None:
+        return []
+    return [s for s in SUBJECTS if SHARED_DECODER["pretrain"] == "loso" or s not in SHARED_DECODER["pretrain"]]
+
+
+def contrastive_inputs(wildcards):
+    """Inputs of fit_contrastive for {subject}, its responses and target embeddings, and the shared decoder
+    that starts it when decoders.contrastive.shared is set."""
+    inputs = {"responses": f"results/{wildcards.subject}/responses.h5",
+              "features": f"results/features/{decoder_target()}/{wildcards.subject}.h5"}
+    if SHARED_DECODER is not None:
+        inputs["shared"] = shared_decoder(wildcards.subject)
+    return inputs
+
+
+def few_data_encoder_inputs(wildcards):
+    """Inputs of few_data_encoders for {subject}, responses, the decoders' target features (one backbone for
+    both curves), and the in-context network when it was meta-trained without {subject}."""
+    inputs = {"responses": f"results/{wildcards.subject}/responses.h5",
+              "features": f"results/features/{decoder_target()}/{wildcards.subject}.h5"}
+    if "in_context" in ENCODERS:
+        training_set = in_context_training_set(wildcards.subject)
+        if wildcards.subject not in in_context_training_subjects(training_set):
+            inputs["network"] = f"results/in_context/{decoder_target()}/{training_set}/network.pt"
+    return inputs
+
+
+def check_shared_decoder():
+    """decoders.contrastive.shared: its subjects exist, and session subsets have the single trials they need."""
+    if SHARED_DECODER is None:
+        return
+    if SHARED_DECODER["pretrain"] != "loso":
+        training_set_subjects(SHARED_DECODER["pretrain"], "fixed", "decoders.contrastive.shared.pretrain")
+    unknown = sorted(set(SHARED_DECODER["sessions"]) - set(SUBJECTS))
+    if unknown:
+        raise InputError(f"config.yaml: decoders.contrastive.shared.sessions names {', '.join(unknown)}, not among "
+                         f"subjects ({', '.join(SUBJECTS)})")
+    subsets = [n for n in [*SHARED_DECODER["sessions"].values(), *CONTRASTIVE["new_subject_sessions"]] if n != "all"]
+    if subsets and not config["preprocess"]["keep_trials"]:
+        raise InputError("config.yaml: decoders.contrastive.shared.sessions and new_subject_sessions train on a "
+                         "subject's first sessions, which needs its single trials: set preprocess.keep_trials: true")
 
 
 def generator_input():
@@ -262,6 +348,7 @@ try:
     validate_model_blocks(config)
     check_roi_names()
     check_config_paths()
+    check_shared_decoder()
 except InputError as err:
     raise WorkflowError(str(err)) from None
 

@@ -1,15 +1,46 @@
 # Responses -> image embeddings (retrieval) -> reconstructions, scored by the field's metrics.
 
 
+rule pretrain_shared_decoder:
+    input:
+        responses=lambda wc: expand("results/{subject}/responses.h5", subject=shared_decoder_subjects(wc.training_set)),
+        features=lambda wc: expand("results/features/{backbone}/{subject}.h5", backbone=decoder_target(),
+                                   subject=shared_decoder_subjects(wc.training_set)),
+    output:
+        model="results/decoders/contrastive/{training_set}/model.pt",
+    params:
+        contrastive=contrastive_training_settings(),
+        epochs=lambda wc: SHARED_DECODER.get("epochs"),
+        subjects=lambda wc: shared_decoder_subjects(wc.training_set),
+        device=config["device"],
+    log:
+        "logs/decoders/contrastive-{training_set}.log",
+    benchmark:
+        "logs/benchmarks/decoders/contrastive-{training_set}.tsv"
+    wildcard_constraints:
+        training_set="fixed|without-.+",
+    threads: 2
+    resources:
+        gpu=GPUS_PER_JOB,
+        **job_size("pretrain_shared_decoder"),
+    conda:
+        "../envs/voxelflow.yaml"
+    script:
+        "../scripts/pretrain_shared_decoder.py"
+
+
 rule fit_contrastive:
     input:
-        responses="results/{subject}/responses.h5",
-        features=lambda wc: f"results/features/{decoder_target()}/{wc.subject}.h5",
+        unpack(contrastive_inputs),
     output:
         model="results/{subject}/decoders/contrastive/model.pt",
         retrieval="results/{subject}/decoders/contrastive/retrieval.json",
     params:
-        contrastive=config["decoders"].get("contrastive", {}),
+        contrastive=contrastive_training_settings(),
+        retrieval={key: CONTRASTIVE.get(key) for key in CONTRASTIVE_SCORING},
+        start=lambda wc: (None if SHARED_DECODER is None else
+                          {"fine_tune": SHARED_DECODER["fine_tune"], "adapter_init": SHARED_DECODER["adapter_init"],
+                           "sessions": SHARED_DECODER["sessions"].get(wc.subject, "all")}),
         device=config["device"],
     log:
         "logs/{subject}/decoders/contrastive.log",
@@ -23,6 +54,81 @@ rule fit_contrastive:
         "../envs/voxelflow.yaml"
     script:
         "../scripts/fit_contrastive.py"
+
+
+rule few_data_decoders:
+    input:
+        responses="results/{subject}/responses.h5",
+        features=lambda wc: f"results/features/{decoder_target()}/{wc.subject}.h5",
+        shared=lambda wc: shared_decoder(wc.subject),
+    output:
+        table="results/{subject}/few_data/decoders.tsv",
+    params:
+        contrastive=contrastive_training_settings(),
+        retrieval={key: CONTRASTIVE.get(key) for key in CONTRASTIVE_SCORING},
+        start=lambda wc: {key: SHARED_DECODER[key] for key in ("fine_tune", "adapter_init")},
+        sessions=CONTRASTIVE.get("new_subject_sessions"),
+        device=config["device"],
+    log:
+        "logs/{subject}/few_data/decoders.log",
+    benchmark:
+        "logs/benchmarks/{subject}/few_data/decoders.tsv"
+    threads: 2
+    resources:
+        gpu=GPUS_PER_JOB,
+        **job_size("few_data_decoders"),
+    conda:
+        "../envs/voxelflow.yaml"
+    script:
+        "../scripts/few_data_decoders.py"
+
+
+rule few_data_encoders:
+    input:
+        unpack(few_data_encoder_inputs),
+    output:
+        table="results/{subject}/few_data/encoders.tsv",
+    params:
+        sessions=CONTRASTIVE.get("new_subject_sessions"),
+        ridge=config["encoders"].get("ridge", {}),
+        rois=config["rois"],
+        device=config["device"],
+    log:
+        "logs/{subject}/few_data/encoders.log",
+    benchmark:
+        "logs/benchmarks/{subject}/few_data/encoders.tsv"
+    threads: 2
+    resources:
+        gpu=GPUS_PER_JOB,
+        **job_size("few_data_encoders"),
+    conda:
+        "../envs/voxelflow.yaml"
+    script:
+        "../scripts/few_data_encoders.py"
+
+
+rule few_data_summary:
+    input:
+        tables=lambda wc: expand("results/{subject}/few_data/{models}.tsv", subject=few_data_subjects(),
+                                 models=["encoders", "decoders"]),
+    output:
+        table="results/few_data.tsv",
+        figure=report(
+            "results/figures/few_data.png",
+            caption="../report/few_data.rst",
+            category="Decoding",
+            subcategory="All subjects",
+            labels={"figure": "few-data curves"},
+        ),
+    params:
+        subjects=few_data_subjects(),
+        target=lambda wc: decoder_target(),
+    log:
+        "logs/figures/few_data.log",
+    conda:
+        "../envs/voxelflow.yaml"
+    script:
+        "../scripts/plot_few_data.py"
 
 
 rule fit_prior:

@@ -2,10 +2,10 @@
 # cluster profile sends them to the scheduler (profiles/slurm: sbatch --mem, --time). Two sizes a rule:
 #
 # demo: the mini-NSD demo's own benchmark files (logs/benchmarks/, `voxelflow benchmarks`), measured with
-#       `make demo` on 2 CPU cores (two runs, 2026-12-03; the larger of the two): peak memory (max_rss) x 2
-#       rounded up to 500 MB, at least 1000 MB; wall time x 10 rounded up to 5 min (a job's wall time
-#       includes 4-7 s of imports, and a busy node or `make demo-full`, with a 5x longer generator and a
-#       tiny ViT's tokens, is slower). text_selectivity runs only for open_clip backbones (make demo-full):
+#       `make demo` on 2 CPU cores (two runs, 2026-12-03, the larger of the two; the shared-decoder and few-data
+#       rules and fit_contrastive: one run, 2026-12-04): peak memory (max_rss) x 2 rounded up to 500 MB, at least
+#       1000 MB; wall time x 10 rounded up to 5 min (a job's wall time includes 4-7 s of imports, and a busy
+#       node or `make demo-full`, with a 5x longer generator and a tiny ViT's tokens, is slower). text_selectivity runs only for open_clip backbones (make demo-full):
 #       sized like context_attention.
 # nsd:  one NSD subject at func1pt8mm (~10,000 images, 15,724 nsdgeneral voxels, 30,000 trials) against the
 #       demo's 500 images, ~1,200 voxels and 1,500 trials: memory from the largest arrays the job holds at
@@ -33,7 +33,13 @@ JOB_SIZES = {
     "context_attention": {"demo": (2500, 5), "nsd": (16000, 30)},
     "text_selectivity": {"demo": (2500, 5), "nsd": (8000, 30)},
     # MindEye's MLP on 9,000 x 15,724 inputs (hidden 4096: 0.26 G parameters) for 240 epochs
-    "fit_contrastive": {"demo": (2000, 5), "nsd": (32000, 600)},
+    "fit_contrastive": {"demo": (2000, 10), "nsd": (32000, 600)},
+    # MindEye2's pretraining: 7 subjects' single trials in memory (7 x 27,750 x 15,724 float32: 12 GB)
+    "pretrain_shared_decoder": {"demo": (2000, 10), "nsd": (64000, 1440)},
+    # one subject, two decoders for each session count (1, 2, 5, all: ~1.3 fits of all sessions each)
+    "few_data_decoders": {"demo": (2000, 40), "nsd": (32000, 1440)},
+    # ridge and in-context voxel models for each session count; in-context needs no fitting
+    "few_data_encoders": {"demo": (3500, 20), "nsd": (16000, 240)},
     "fit_prior": {"demo": (2000, 5), "nsd": (16000, 480)},
     "fit_low_level": {"demo": (2000, 5), "nsd": (16000, 240)},
     # real runs load a trained generator; training one on NSD's 73,000 images is a day on one GPU
