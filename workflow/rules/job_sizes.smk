@@ -5,8 +5,8 @@
 #       `make demo` on 2 CPU cores (two runs, 2026-12-03, the larger of the two; the shared-decoder and few-data
 #       rules and fit_contrastive: one run, 2026-12-04): peak memory (max_rss) x 2 rounded up to 500 MB, at least
 #       1000 MB; wall time x 10 rounded up to 5 min (a job's wall time includes 4-7 s of imports, and a busy
-#       node or `make demo-full`, with a 5x longer generator and a tiny ViT's tokens, is slower). text_selectivity runs only for open_clip backbones (make demo-full):
-#       sized like context_attention.
+#       node or `make demo-full`, with a 5x longer generator and a tiny ViT's tokens, is slower). text_selectivity
+#       runs only for open_clip backbones (make demo-full): sized like context_attention.
 # nsd:  one NSD subject at func1pt8mm (~10,000 images, 15,724 nsdgeneral voxels, 30,000 trials) against the
 #       demo's 500 images, ~1,200 voxels and 1,500 trials: memory from the largest arrays the job holds at
 #       that size (noted per rule), run time on one GPU for torch rules. These are estimates from the data
