@@ -10,6 +10,7 @@ with a fixed seed.
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
@@ -20,7 +21,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from voxelflow.errors import InputError
+from voxelflow.toolkit.model_files import read_torch_file
 
+log = logging.getLogger(__name__)
 open_clip.add_model_config(Path(__file__).parent / "model_configs")
 
 
@@ -134,15 +137,72 @@ class GaborBackbone(nn.Module):
         return tokens.flatten(1), tokens
 
 
+class TorchvisionBackbone(nn.Module):
+    """A torchvision classifier read at one node of its graph (AlexNet, ResNet-50, any classifier by name).
+
+    model: a torchvision classification model ("alexnet", "resnet50", ...); pretrained: a local state dict file, or
+    None for random weights (seeded by `seed`); layer: a node name as `torchvision.models.feature_extraction.
+    get_graph_node_names` lists them for eval mode, or a module holding nodes (its output: e.g. AlexNet
+    "features.12", ResNet "layer4"); None: the penultimate node. Images are preprocessed by the `transforms` entry of the model's weights enum (default
+    "DEFAULT": resize, centre crop and ImageNet normalisation as torchvision states them). A spatial map (n, c, h, w)
+    gives tokens (n, h * w, c), positions as tokens, and pooled (n, c), their mean; a vector (n, c) is pooled and
+    its only token; a token sequence (n, t, c) is kept, pooled by its mean.
+    """
+
+    def __init__(self, model: str, pretrained: str | None = None, layer: str | None = None,
+                 transforms: str = "DEFAULT", seed: int = 0):
+        super().__init__()
+        from torchvision import models
+        from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
+
+        if model not in models.list_models(module=models):
+            raise InputError(f"unknown torchvision classifier {model!r}; e.g. alexnet, resnet50, vgg16, vit_b_16")
+        torch.manual_seed(seed)
+        network = models.get_model(model, weights=None).eval()
+        if pretrained is not None:
+            _load_state_dict(network, pretrained, model)
+        nodes = get_graph_node_names(network)[1]
+        self.layer = nodes[-2] if layer is None else layer
+        if not any(node == self.layer or node.startswith(f"{self.layer}.") for node in nodes):  # a node or module
+            raise InputError(f"torchvision {model} has no node {layer!r}; its nodes end with {', '.join(nodes[-12:])}")
+        self.extractor = create_feature_extractor(network, {self.layer: "out"}).requires_grad_(False)
+        weights = models.get_model_weights(model)
+        if transforms not in weights.__members__:
+            raise InputError(f"torchvision {model} has no weights entry {transforms!r} to take its preprocessing "
+                             f"from; it has {', '.join(weights.__members__)}")
+        self.preprocess = weights[transforms].transforms()
+        log.info("torchvision %s at %s; preprocessing of %s: %s", model, self.layer, transforms,
+                 " ".join(str(self.preprocess).split()))
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.extractor(self.preprocess(images))["out"]
+        tokens = {4: lambda: out.flatten(2).transpose(1, 2), 3: lambda: out, 2: lambda: out[:, None]}[out.ndim]()
+        return (out if out.ndim == 2 else tokens.mean(1)), tokens
+
+
+def _load_state_dict(network: nn.Module, path: str, model: str) -> None:
+    """Load a local state dict into `network`; one clear error naming the file when it is not one of `model`."""
+    if not Path(path).is_file():
+        raise InputError(f"backbone weights {path} do not exist (weights are never downloaded)")
+    state = read_torch_file(path, f"torchvision {model} weights", weights_only=True)
+    try:
+        network.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as err:
+        raise InputError(f"backbone weights {path} do not fit torchvision {model}: "
+                         f"{str(err).strip().splitlines()[0][:200]}") from None
+
+
 def build_backbone(name: str, spec: dict) -> nn.Module:
-    """A backbone from its config entry: {"type": "open_clip", "model": ..., "pretrained": ...} or {"type": "gabor", ...}."""
+    """A backbone from its config entry: {"type": "open_clip" | "torchvision" | "gabor", ...}."""
     spec = dict(spec)
     kind = spec.pop("type", None)
     try:
         if kind == "open_clip":
             return OpenClipBackbone(**spec)
+        if kind == "torchvision":
+            return TorchvisionBackbone(**spec)
         if kind == "gabor":
             return GaborBackbone(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()})
     except TypeError as err:
         raise InputError(f"backbones.{name}: {err}") from None
-    raise InputError(f"backbones.{name}.type must be open_clip or gabor, got {kind!r}")
+    raise InputError(f"backbones.{name}.type must be open_clip, torchvision or gabor, got {kind!r}")
