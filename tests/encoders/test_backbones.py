@@ -48,7 +48,7 @@ def test_missing_weights_and_unknown_names_are_clear(tmp_path):
         OpenClipBackbone("vf-tiny-ViT", pretrained=str(tmp_path / "nope.bin"))
     with pytest.raises(InputError, match="unknown open_clip model 'ViT-Q-99'"):
         OpenClipBackbone("ViT-Q-99")
-    with pytest.raises(InputError, match="backbones.mine.type must be open_clip or gabor, got 'resnet'"):
+    with pytest.raises(InputError, match="backbones.mine.type must be open_clip, torchvision or gabor, got 'resnet'"):
         build_backbone("mine", {"type": "resnet"})
     with pytest.raises(InputError, match="backbones.g: .*unexpected keyword argument 'layers'"):
         build_backbone("g", {"type": "gabor", "layers": 3})
