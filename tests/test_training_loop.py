@@ -1,5 +1,7 @@
 """The one training loop: its schedule, and exact resume after an interrupt for every trained model."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -107,3 +109,19 @@ def test_every_trained_model_resumes_exactly_after_an_interrupt(make, encoding_d
     for name, value in network(straight).state_dict().items():
         assert torch.equal(value, network(resumed).state_dict()[name]), name
     assert resumed.history_ == straight.history_
+
+
+def test_a_fine_tuning_checkpoint_of_other_pretrained_weights_is_not_resumed(encoding_data, tmp_path,
+                                                                            interrupt_training):
+    d = encoding_data
+    X, Y = d.responses.responses[d.train], d.pooled[d.train]
+    checkpoint = tmp_path / "model.checkpoint.pt"
+    interrupt_training(2)
+    with pytest.raises(KeyboardInterrupt):
+        _fine_tuned_contrastive(encoding_data, checkpoint)
+    assert checkpoint.is_file()
+    other = ContrastiveDecoder(replace(SHARED, seed=5), device="cpu").fit_subjects({"a": (X[:, ::2], Y)})
+    resumed = ContrastiveDecoder(SHARED, device="cpu", checkpoint=checkpoint).fit(X[:150, 1::2], Y[:150], "b", other,
+                                                                                 train="adapter")
+    fresh = ContrastiveDecoder(SHARED, device="cpu").fit(X[:150, 1::2], Y[:150], "b", other, train="adapter")
+    assert resumed.history_ == fresh.history_  # started over from `other`, not from the stale checkpoint

@@ -223,6 +223,9 @@ class ContrastiveDecoder:
         optimizer = torch.optim.AdamW(_parameter_groups(self.model_, cfg.weight_decay), lr=cfg.lr, weight_decay=1e-2)
         identity = {"config": asdict(cfg), "train": train, "start": start,
                     "data": data_fingerprint(*[a for s in datasets for a in (datasets[s][0], targets[s])])}
+        if pretrained is not None:  # a checkpoint fine-tuned from other pretrained weights is stale
+            identity["pretrained"] = data_fingerprint(*[value.float().cpu().numpy()
+                                                        for value in pretrained.model_.state_dict().values()])
         history = train_loop(self.model_, optimizer, one_cycle(optimizer, cfg.lr, steps, min(0.5, 2 / cfg.epochs)),
                              step_loss, LoopSettings(steps, steps_per_epoch, seed=cfg.seed, autocast=True,
                                                      desc="brain -> CLIP"),
