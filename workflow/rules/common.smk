@@ -167,7 +167,12 @@ def in_context_training_subjects(training_set):
 
 def in_context_network(wildcards):
     """The meta-trained network that `{subject}`'s in-context voxel models come from."""
-    return f"results/in_context/{wildcards.backbone}/{in_context_training_set(wildcards.subject)}/network.pt"
+    return in_context_network_path(wildcards.backbone, wildcards.subject)
+
+
+def in_context_network_path(backbone, subject):
+    """The meta-trained network on `backbone` that serves `subject`."""
+    return f"results/in_context/{backbone}/{in_context_training_set(subject)}/network.pt"
 
 
 def open_clip_backbones():
@@ -240,7 +245,7 @@ def few_data_encoder_inputs(wildcards):
     if "in_context" in ENCODERS:
         training_set = in_context_training_set(wildcards.subject)
         if wildcards.subject not in in_context_training_subjects(training_set):
-            inputs["network"] = f"results/in_context/{decoder_target()}/{training_set}/network.pt"
+            inputs["network"] = in_context_network_path(decoder_target(), wildcards.subject)
     return inputs
 
 
