@@ -1,6 +1,7 @@
 import json
 import math
 
+import numpy as np
 import open_clip
 import pytest
 import torch
@@ -48,7 +49,7 @@ def test_missing_weights_and_unknown_names_are_clear(tmp_path):
         OpenClipBackbone("vf-tiny-ViT", pretrained=str(tmp_path / "nope.bin"))
     with pytest.raises(InputError, match="unknown open_clip model 'ViT-Q-99'"):
         OpenClipBackbone("ViT-Q-99")
-    with pytest.raises(InputError, match="backbones.mine.type must be open_clip, torchvision or gabor, got 'resnet'"):
+    with pytest.raises(InputError, match="backbones.mine.type must be one of open_clip, timm, huggingface, torchvision, gabor, mininsd_stages, got 'resnet'"):
         build_backbone("mine", {"type": "resnet"})
     with pytest.raises(InputError, match="backbones.g: .*unexpected keyword argument 'layers'"):
         build_backbone("g", {"type": "gabor", "layers": 3})
@@ -63,3 +64,19 @@ def test_gabor_energy_peaks_at_the_grating_orientation():
         _, tokens = backbone(grating.expand(1, 3, 64, 64))
         assert tokens.shape == (1, 16, 4)
         assert tokens[0].mean(0).argmax().item() == k
+
+
+def test_the_two_stage_backbone_computes_the_planted_features():
+    from voxelflow.encoders.stages_backbone import ContrastCategoryBackbone
+    from voxelflow.mininsd.scenes import render_scenes
+    from voxelflow.mininsd.true_brain import CategoryDetectors, contrast_energy
+    from voxelflow.toolkit.tensor_images import images_to_tensor
+
+    images, _ = render_scenes(12, 64, seed=3)
+    backbone = build_backbone("stages", {"type": "mininsd_stages", "grid": 8})
+    with torch.no_grad():
+        pooled, layers = backbone.forward_layers(images_to_tensor(images))
+    energy = contrast_energy(images).reshape(12, 8, 8, 8, 8).mean(axis=(2, 4)).reshape(12, 64)
+    np.testing.assert_allclose(layers["contrast_energy"][..., 0].numpy(), energy, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(layers["category_templates"][:, 0].numpy(), CategoryDetectors(64)(images), atol=1e-4)
+    assert backbone.layers == ["contrast_energy", "category_templates"] and pooled.shape == (12, 64 + 5)

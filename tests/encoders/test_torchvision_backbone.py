@@ -7,7 +7,8 @@ import torch
 from torchvision import models
 from torchvision.models.feature_extraction import create_feature_extractor
 
-from voxelflow.encoders.backbones import TorchvisionBackbone, build_backbone
+from voxelflow.encoders.backbones import build_backbone
+from voxelflow.encoders.library_backbones import TorchvisionBackbone
 from voxelflow.encoders.features import extract_features, load_features
 from voxelflow.errors import InputError
 from voxelflow.nsd_layout import NSDLayout

@@ -1,11 +1,15 @@
-"""Frozen image backbones: pixels -> (pooled embedding, patch tokens), differentiable end to end.
+"""Frozen image backbones: pixels -> (pooled embedding, tokens of each chosen layer), differentiable end to end.
 
-Every backbone is a torch module taking images as (n, 3, H, W) float in [0, 1]
-(see `voxelflow.toolkit.tensor_images.images_to_tensor`) and returning `pooled` (n, d) and `tokens`
-(n, t, d). Real open_clip towers load weights from a local file through open_clip's own
-factory; nothing is fetched from a hub. The demo and the tests use
-`vf-tiny-ViT`, a tiny open_clip ViT of the same classes, randomly initialised
-with a fixed seed.
+Every backbone is a `Backbone`: a torch module taking images as (n, 3, H, W) float in [0, 1] (see
+`voxelflow.toolkit.tensor_images.images_to_tensor`). `forward_layers(images)` returns `pooled` (n, d), the model's
+image embedding, and {layer name: tokens (n, t, d_layer)} for every layer in `layers` from one pass;
+`forward(images)` returns `pooled` and the tokens of `layers[-1]`, the primary layer (the deepest of `all`).
+`n_prefix_tokens` tokens (a class token) come before the spatial ones, which are row-major positions.
+
+This module holds the contract, the config entry -> backbone factory, open_clip towers and the Gabor baseline;
+`library_backbones` holds torchvision, timm and Hugging Face models, `stages_backbone` the mini-NSD's two-stage
+known-answer network. Real weights are read from local files; nothing is fetched from a hub. The demo and the
+tests use tiny models of the same classes, randomly initialised with a fixed seed.
 """
 
 from __future__ import annotations
@@ -21,10 +25,66 @@ import torch.nn.functional as F
 from torch import nn
 
 from voxelflow.errors import InputError
-from voxelflow.toolkit.model_files import read_torch_file
 
 log = logging.getLogger(__name__)
 open_clip.add_model_config(Path(__file__).parent / "model_configs")
+
+
+class Backbone(nn.Module):
+    """The backbone contract (see the module docstring); subclasses set `layers` and define `forward_layers`."""
+
+    layers: list[str]
+    n_prefix_tokens: int = 0
+
+    def forward_layers(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        raise NotImplementedError
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pooled, tokens = self.forward_layers(images)
+        return pooled, tokens[self.layers[-1]]
+
+
+def layer_indices(layer, n_layers: int, what: str) -> list[int]:
+    """Config `layer` (an index, negative from the end, a list of them, or "all") -> list of
+    indices in [0, n_layers); one clear error naming `what` for an index out of range or a duplicate."""
+    if layer == "all":
+        return list(range(n_layers))
+    chosen = layer if isinstance(layer, list) else [layer]
+    if not chosen or not all(isinstance(i, int) and not isinstance(i, bool) for i in chosen):
+        raise InputError(f"{what}: layer must be an index, a list of indices or 'all', got {layer!r}")
+    bad = [i for i in chosen if not -n_layers <= i < n_layers]
+    if bad:
+        raise InputError(f"{what}: layer {bad[0]} does not exist: it has {n_layers} layers (0 to {n_layers - 1})")
+    indices = [i % n_layers for i in chosen]
+    if len(set(indices)) < len(indices):
+        raise InputError(f"{what}: layer list {layer!r} names a layer twice")
+    return indices
+
+
+class ImagePreprocess(nn.Module):
+    """Differentiable preprocessing as a model states it: resize (the shorter side to `resize`, or to a square
+    when `square`), centre crop to `crop`, normalise by `mean`/`std`. Images (n, 3, H, W) in [0, 1]."""
+
+    def __init__(self, resize: int, crop: int, mean, std, interpolation: str = "bicubic", square: bool = False):
+        super().__init__()
+        self.resize, self.crop, self.interpolation, self.square = int(resize), int(crop), interpolation, square
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        h, w = images.shape[-2:]
+        scale = self.resize / min(h, w)
+        size = (self.resize, self.resize) if self.square else (round(h * scale), round(w * scale))
+        if size != (h, w):
+            images = F.interpolate(images, size=size, mode=self.interpolation, antialias=True, align_corners=False)
+        top, left = (size[0] - self.crop) // 2, (size[1] - self.crop) // 2
+        images = images[..., top:top + self.crop, left:left + self.crop]
+        return (images - self.mean) / self.std
+
+    def extra_repr(self) -> str:
+        how = "square" if self.square else "shorter side"
+        return (f"resize {how} to {self.resize} ({self.interpolation}), centre crop {self.crop}, "
+                f"mean {self.mean.flatten().tolist()}, std {self.std.flatten().tolist()}")
 
 
 def create_clip(model: str, pretrained: str | None = None, seed: int = 0) -> nn.Module:
@@ -52,36 +112,35 @@ def encode_text(spec: dict, prompts: list[str]) -> np.ndarray:
     return clip.encode_text(tokens).float().numpy()
 
 
-class OpenClipBackbone(nn.Module):
+class OpenClipBackbone(Backbone):
     """The image tower of an open_clip model.
 
     model: an open_clip architecture name ("ViT-B-16", "ViT-L-14", or voxelflow's "vf-tiny-ViT")
     pretrained: path of a local weights file, or None for random weights (seeded by `seed`)
-    layer: transformer block whose tokens are returned (-1: the last)
-    pooled is the model's image embedding (after its projection); tokens are the
-    class token followed by the patch tokens of `layer`: (n, 1 + n_patches, width).
+    layer: transformer block(s) whose tokens are returned: an index (-1: the last), a list, or "all"
+    pooled is the model's image embedding (after its projection); a block's tokens are the
+    class token followed by its patch tokens: (n, 1 + n_patches, width). Layers are named "blocks.{i}".
     """
 
-    def __init__(self, model: str, pretrained: str | None = None, layer: int = -1, seed: int = 0):
+    n_prefix_tokens = 1
+
+    def __init__(self, model: str, pretrained: str | None = None, layer=-1, seed: int = 0):
         super().__init__()
         clip = create_clip(model, pretrained, seed)
         self.visual = clip.visual.eval().requires_grad_(False)
-        n_layers = len(self.visual.transformer.resblocks)
-        if not -n_layers <= layer < n_layers:
-            raise InputError(f"layer {layer} does not exist: {model} has {n_layers} blocks")
-        self.layer = layer % n_layers
+        self.indices = layer_indices(layer, len(self.visual.transformer.resblocks), f"open_clip {model}")
+        self.layers = [f"blocks.{i}" for i in self.indices]
         cfg = open_clip.get_model_preprocess_cfg(clip)
-        self.image_size = int(np.atleast_1d(cfg["size"])[0])
-        self.register_buffer("mean", torch.tensor(cfg["mean"]).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(cfg["std"]).view(1, 3, 1, 1))
+        size = int(np.atleast_1d(cfg["size"])[0])
+        self.preprocess = ImagePreprocess(size, size, cfg["mean"], cfg["std"], cfg.get("interpolation", "bicubic"),
+                                          square=cfg.get("resize_mode", "shortest") == "squash")
+        log.info("open_clip %s at %s; preprocessing: %s", model, ", ".join(self.layers), self.preprocess.extra_repr())
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = F.interpolate(images, size=(self.image_size, self.image_size), mode="bicubic", antialias=True,
-                          align_corners=False)
-        x = (x - self.mean) / self.std
-        out = self.visual.forward_intermediates(x.to(self.mean.dtype), indices=[self.layer], output_fmt="NLC",
-                                                output_extra_tokens=True)
-        tokens = torch.cat([out["image_intermediates_prefix"][0], out["image_intermediates"][0]], dim=1)
+    def forward_layers(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        x = self.preprocess(images).to(self.preprocess.mean.dtype)
+        out = self.visual.forward_intermediates(x, indices=self.indices, output_fmt="NLC", output_extra_tokens=True)
+        tokens = {name: torch.cat([prefix, patches], dim=1) for name, prefix, patches in
+                  zip(self.layers, out["image_intermediates_prefix"], out["image_intermediates"])}
         return out["image_features"], tokens
 
 
@@ -106,14 +165,16 @@ def gabor_bank(size: int, wavelengths: list[float], n_orientations: int) -> torc
     return torch.stack(filters).unsqueeze(1).float()
 
 
-class GaborBackbone(nn.Module):
+class GaborBackbone(Backbone):
     """A fixed, non-learned baseline: Gabor energy on a spatial grid.
 
     The luminance image (resized to `image_size`) is filtered by quadrature pairs
     at `wavelengths` (pixels) and `n_orientations`; energy = sqrt(even^2 + odd^2),
-    averaged within each cell of a grid x grid partition. tokens are the cells:
+    averaged within each cell of a grid x grid partition. tokens (its one layer, "energy") are the cells:
     (n, grid^2, channels); pooled is all cells concatenated (n, grid^2 * channels).
     """
+
+    layers = ["energy"]
 
     def __init__(self, image_size: int = 64, wavelengths: tuple[float, ...] = (4.0, 8.0, 16.0),
                  n_orientations: int = 4, grid: int = 8):
@@ -125,7 +186,7 @@ class GaborBackbone(nn.Module):
         self.register_buffer("filters", gabor_bank(size, list(wavelengths), n_orientations))
         self.register_buffer("luminance", torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1))
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_layers(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         x = F.interpolate(images, size=(self.image_size, self.image_size), mode="bilinear", antialias=True,
                           align_corners=False)
         lum = (x * self.luminance).sum(1, keepdim=True)
@@ -134,75 +195,28 @@ class GaborBackbone(nn.Module):
         energy = torch.sqrt(response[:, 0::2] ** 2 + response[:, 1::2] ** 2 + 1e-8)
         cells = F.adaptive_avg_pool2d(energy, self.grid)  # (n, channels, grid, grid)
         tokens = cells.flatten(2).transpose(1, 2)
-        return tokens.flatten(1), tokens
+        return tokens.flatten(1), {"energy": tokens}
 
 
-class TorchvisionBackbone(nn.Module):
-    """A torchvision classifier read at one node of its graph (AlexNet, ResNet-50, any classifier by name).
-
-    model: a torchvision classification model ("alexnet", "resnet50", ...); pretrained: a local state dict file, or
-    None for random weights (seeded by `seed`); layer: a node name as `torchvision.models.feature_extraction.
-    get_graph_node_names` lists them for eval mode, or a module holding nodes (its output: e.g. AlexNet
-    "features.12", ResNet "layer4"); None: the penultimate node. Images are preprocessed by the `transforms` entry of the model's weights enum (default
-    "DEFAULT": resize, centre crop and ImageNet normalisation as torchvision states them). A spatial map (n, c, h, w)
-    gives tokens (n, h * w, c), positions as tokens, and pooled (n, c), their mean; a vector (n, c) is pooled and
-    its only token; a token sequence (n, t, c) is kept, pooled by its mean.
-    """
-
-    def __init__(self, model: str, pretrained: str | None = None, layer: str | None = None,
-                 transforms: str = "DEFAULT", seed: int = 0):
-        super().__init__()
-        from torchvision import models
-        from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
-
-        if model not in models.list_models(module=models):
-            raise InputError(f"unknown torchvision classifier {model!r}; e.g. alexnet, resnet50, vgg16, vit_b_16")
-        torch.manual_seed(seed)
-        network = models.get_model(model, weights=None).eval()
-        if pretrained is not None:
-            _load_state_dict(network, pretrained, model)
-        nodes = get_graph_node_names(network)[1]
-        self.layer = nodes[-2] if layer is None else layer
-        if not any(node == self.layer or node.startswith(f"{self.layer}.") for node in nodes):  # a node or module
-            raise InputError(f"torchvision {model} has no node {layer!r}; its nodes end with {', '.join(nodes[-12:])}")
-        self.extractor = create_feature_extractor(network, {self.layer: "out"}).requires_grad_(False)
-        weights = models.get_model_weights(model)
-        if transforms not in weights.__members__:
-            raise InputError(f"torchvision {model} has no weights entry {transforms!r} to take its preprocessing "
-                             f"from; it has {', '.join(weights.__members__)}")
-        self.preprocess = weights[transforms].transforms()
-        log.info("torchvision %s at %s; preprocessing of %s: %s", model, self.layer, transforms,
-                 " ".join(str(self.preprocess).split()))
-
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.extractor(self.preprocess(images))["out"]
-        tokens = {4: lambda: out.flatten(2).transpose(1, 2), 3: lambda: out, 2: lambda: out[:, None]}[out.ndim]()
-        return (out if out.ndim == 2 else tokens.mean(1)), tokens
+BACKBONE_TYPES = ("open_clip", "timm", "huggingface", "torchvision", "gabor", "mininsd_stages")
 
 
-def _load_state_dict(network: nn.Module, path: str, model: str) -> None:
-    """Load a local state dict into `network`; one clear error naming the file when it is not one of `model`."""
-    if not Path(path).is_file():
-        raise InputError(f"backbone weights {path} do not exist (weights are never downloaded)")
-    state = read_torch_file(path, f"torchvision {model} weights", weights_only=True)
-    try:
-        network.load_state_dict(state)
-    except (RuntimeError, TypeError, AttributeError) as err:
-        raise InputError(f"backbone weights {path} do not fit torchvision {model}: "
-                         f"{str(err).strip().splitlines()[0][:200]}") from None
+def build_backbone(name: str, spec: dict) -> Backbone:
+    """A backbone from its config entry: {"type": one of BACKBONE_TYPES, ...}; the entry's `tokens` (how stored
+    tokens are reduced, see `voxelflow.encoders.token_reduction`) is not the backbone's and is ignored here."""
+    from voxelflow.encoders import library_backbones, stages_backbone
 
-
-def build_backbone(name: str, spec: dict) -> nn.Module:
-    """A backbone from its config entry: {"type": "open_clip" | "torchvision" | "gabor", ...}."""
-    spec = dict(spec)
+    spec = {key: value for key, value in spec.items() if key != "tokens"}
     kind = spec.pop("type", None)
+    classes = {"open_clip": OpenClipBackbone, "timm": library_backbones.TimmBackbone,
+               "huggingface": library_backbones.HuggingFaceBackbone,
+               "torchvision": library_backbones.TorchvisionBackbone, "gabor": GaborBackbone,
+               "mininsd_stages": stages_backbone.ContrastCategoryBackbone}
+    if kind not in classes:
+        raise InputError(f"backbones.{name}.type must be one of {', '.join(BACKBONE_TYPES)}, got {kind!r}")
+    if kind == "gabor":
+        spec = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()}
     try:
-        if kind == "open_clip":
-            return OpenClipBackbone(**spec)
-        if kind == "torchvision":
-            return TorchvisionBackbone(**spec)
-        if kind == "gabor":
-            return GaborBackbone(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()})
+        return classes[kind](**spec)
     except TypeError as err:
         raise InputError(f"backbones.{name}: {err}") from None
-    raise InputError(f"backbones.{name}.type must be open_clip, torchvision or gabor, got {kind!r}")

@@ -1,14 +1,20 @@
 """Backbone features of stimulus images: `results/features/{backbone}.h5`.
 
-Layout: `image_ids` (n,) int64 ascending 0-based NSD ids; `pooled` (n, d) float16;
-`tokens` (n, t, d_tokens) float16, one chunk per image. Attributes: backbone, spec (JSON).
+Layout: `image_ids` (n,) int64 ascending 0-based NSD ids; `pooled` (n, d) float16; `layers/{name}` (n, t, d_layer)
+float16 tokens of each of the backbone's layers (reduced as the entry's `tokens` says), one lzf-compressed chunk per
+image; `tokens` is the primary (last) layer's, a hard link; `pca/{layer}/mean, components` when tokens were
+projected on principal components. Attributes: backbone, spec, layers, token_reduction (JSON), rows_done.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +24,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from voxelflow.atomic_output import atomic_output
 from voxelflow.devices import resolve_device
+from voxelflow.encoders.backbones import Backbone
+from voxelflow.encoders.token_reduction import TokenCovariance, TokenReduction, grid_pool, project
 from voxelflow.errors import InputError
 from voxelflow.file_reading import open_hdf5
 from voxelflow.toolkit.tensor_images import images_to_tensor
@@ -63,44 +70,151 @@ def image_embedder(backbone: nn.Module, device: str = "auto", tokens: bool = Fal
     return embed
 
 
-def extract_features(backbone: nn.Module, stimuli_path: str | Path, image_ids: np.ndarray, out_path: str | Path,
-                     batch_size: int = 64, device: str = "auto", attrs: dict | None = None) -> None:
+def extract_features(backbone: Backbone, stimuli_path: str | Path, image_ids: np.ndarray, out_path: str | Path,
+                     batch_size: int = 64, device: str = "auto", attrs: dict | None = None,
+                     reduction: TokenReduction = TokenReduction(), fit_image_ids: np.ndarray | None = None) -> None:
     """Run `backbone` over the images `image_ids` of the stimulus brick and write the features file.
 
-    The brick (`imgBrick`, (n_images, H, W, 3) uint8) is read `batch_size` images
-    at a time. On CUDA the backbone runs in float16 autocast; on the CPU in float32.
+    The brick (`imgBrick`, (n_images, H, W, 3) uint8) is read `batch_size` images at a time and each batch's
+    features are written as they are computed (one writer thread, so writing overlaps the next batch), into
+    `.{name}.partial` beside `out_path`, renamed to `out_path` when complete: memory is bounded by two batches, and
+    a run that was interrupted continues where it stopped if the same backbone, reduction, images and stimuli
+    are asked for (else it starts over). All of the backbone's layers come from one pass; tokens are reduced by
+    `reduction` (a PCA is fitted on the tokens of `fit_image_ids`, the training images, first). On CUDA the
+    backbone runs in float16 autocast; on the CPU in float32.
     """
     image_ids = np.unique(np.asarray(image_ids, dtype=np.int64))
     device = resolve_device(device)
     backbone = backbone.to(device).eval()
+    out_path = Path(out_path)
     with open_hdf5(stimuli_path, "stimulus brick") as stimuli:
         brick = stimuli["imgBrick"]
         missing = image_ids[(image_ids < 0) | (image_ids >= len(brick))]
         if len(missing):
             raise InputError(f"{len(missing)} images are missing from {stimuli_path} (it holds {len(brick)}); "
                              f"first missing id: {missing[0]}")
-        with atomic_output(out_path) as tmp, h5py.File(tmp, "w") as out:
-            out.attrs.update(attrs or {})
-            out.create_dataset("image_ids", data=image_ids)
-            pooled = tokens = None
-            for start in tqdm(range(0, len(image_ids), batch_size), desc=f"features {Path(out_path).stem}",
-                              unit="batch"):
-                ids = image_ids[start:start + batch_size]
-                p, t = embed_batch(backbone, brick[ids], device)
-                if pooled is None:
-                    pooled = out.create_dataset("pooled", (len(image_ids), p.shape[1]), dtype=np.float16)
-                    tokens = out.create_dataset("tokens", (len(image_ids), *t.shape[1:]), dtype=np.float16,
-                                                chunks=(1, *t.shape[1:]))
-                pooled[start:start + len(ids)] = p.float().cpu().numpy()
-                tokens[start:start + len(ids)] = t.float().cpu().numpy()
-    log.info("wrote features of %d images to %s", len(image_ids), out_path)
+        attrs = {**(attrs or {}), "layers": json.dumps(backbone.layers),
+                 "token_reduction": json.dumps(reduction.as_dict())}
+        stat = Path(stimuli_path).stat()
+        fingerprint = json.dumps({**attrs, "stimuli": [str(Path(stimuli_path).resolve()), stat.st_size,
+                                                      stat.st_mtime_ns],
+                                  "image_ids": hashlib.sha256(image_ids.tobytes()).hexdigest()}, sort_keys=True)
+        partial = out_path.with_name(f".{out_path.name}.partial")
+        with _resumable_file(partial, fingerprint) as out:
+            out.attrs.update(attrs)
+            if "image_ids" not in out:
+                out.create_dataset("image_ids", data=image_ids)
+            pca = _fitted_pca(out, backbone, brick, fit_image_ids, reduction, batch_size, device)
+            done = int(out.attrs.get("rows_done", 0))
+            if done:
+                log.info("resuming %s at image %d of %d", partial, done, len(image_ids))
+            with ThreadPoolExecutor(max_workers=1) as writer, \
+                    tqdm(total=len(image_ids), initial=done, unit="img", desc=f"features {out_path.stem}") as bar:
+                pending = None
+                for start in range(done, len(image_ids), batch_size):
+                    ids = image_ids[start:start + batch_size]
+                    pooled, layers = _reduced_batch(backbone, brick[ids], device, reduction, pca)
+                    if pending is not None:
+                        pending.result()
+                    pending = writer.submit(_write_rows, out, start, pooled, layers, len(image_ids))
+                    bar.update(len(ids))
+                if pending is not None:
+                    pending.result()
+            out.attrs["rows_done"] = len(image_ids)
+            if "tokens" not in out:
+                out["tokens"] = out[f"layers/{backbone.layers[-1]}"]  # the primary layer, a hard link
+        os.replace(partial, out_path)
+    log.info("wrote features of %d images (layers %s) to %s", len(image_ids), ", ".join(backbone.layers), out_path)
 
 
-def load_features(path: str | Path | list, image_ids: np.ndarray | None = None, tokens: bool = False) -> Features:
-    """Features of `image_ids` (all if None), rows in the order of `image_ids`, as float32. `path` is one
-    features file or a list of them (e.g. several subjects'): each image is read from the first file holding it."""
+@contextmanager
+def _resumable_file(path: Path, fingerprint: str):
+    """An HDF5 file at `path` to fill: the one there if it was started with the same `fingerprint` (and is
+    readable), else a new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        try:
+            with h5py.File(path, "r") as f:
+                same = f.attrs.get("fingerprint") == fingerprint
+        except OSError:  # killed while writing: not readable
+            same = False
+        if not same:
+            log.info("discarding %s: it was started for other inputs or is damaged", path)
+            path.unlink()
+    with h5py.File(path, "a") as f:
+        f.attrs["fingerprint"] = fingerprint
+        yield f
+
+
+def _reduced_batch(backbone: Backbone, images: np.ndarray, device: torch.device, reduction: TokenReduction,
+                   pca: dict | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """One batch through the backbone -> pooled (b, d) and {layer: reduced tokens (b, t, d')} float32 arrays."""
+    with torch.no_grad(), torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
+        pooled, layers = backbone.forward_layers(images_to_tensor(images, device))
+        if reduction.method == "grid":
+            layers = {name: grid_pool(t, backbone.n_prefix_tokens, reduction.grid, f"layer {name}")
+                      for name, t in layers.items()}
+        elif reduction.method == "pca":
+            layers = {name: project(t, *pca[name]) for name, t in layers.items()}
+    return pooled.float().cpu().numpy(), {name: t.float().cpu().numpy() for name, t in layers.items()}
+
+
+def _write_rows(out: h5py.File, start: int, pooled: np.ndarray, layers: dict[str, np.ndarray], n: int) -> None:
+    """Write one batch's rows (creating the datasets on the first), then record them as done."""
+    if "pooled" not in out:
+        out.create_dataset("pooled", (n, pooled.shape[1]), dtype=np.float16)
+        for name, tokens in layers.items():
+            out.create_dataset(f"layers/{name}", (n, *tokens.shape[1:]), dtype=np.float16,
+                               chunks=(1, *tokens.shape[1:]), compression="lzf")
+    out["pooled"][start:start + len(pooled)] = pooled
+    for name, tokens in layers.items():
+        out[f"layers/{name}"][start:start + len(tokens)] = tokens
+    out.attrs["rows_done"] = start + len(pooled)
+    out.flush()
+
+
+def _fitted_pca(out: h5py.File, backbone: Backbone, brick, fit_image_ids: np.ndarray | None,
+                reduction: TokenReduction, batch_size: int, device: torch.device) -> dict | None:
+    """{layer: (mean (d,), components (k, d))} on `device` for a PCA reduction, fitted on the first
+    `reduction.fit_images` of `fit_image_ids` and kept in `out` under pca/ (so a resumed run reuses it)."""
+    if reduction.method != "pca":
+        return None
+    if "pca" not in out:
+        if fit_image_ids is None or not len(fit_image_ids):
+            raise InputError("tokens: pca needs training images to be fitted on")
+        fit = np.unique(np.asarray(fit_image_ids))[:reduction.fit_images]
+        covariances = {name: TokenCovariance() for name in backbone.layers}
+        for start in tqdm(range(0, len(fit), batch_size), desc="token PCA", unit="batch"):
+            with torch.no_grad(), torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
+                _, layers = backbone.forward_layers(images_to_tensor(brick[fit[start:start + batch_size]], device))
+            for name, tokens in layers.items():
+                covariances[name].add(tokens)
+        for name, covariance in covariances.items():
+            d = covariance.total.shape[0]
+            if reduction.components > d:
+                raise InputError(f"tokens: pca {reduction.components} is more than layer {name}'s {d} values")
+            mean, components = covariance.principal_components(reduction.components)
+            out.create_dataset(f"pca/{name}/mean", data=mean.cpu().numpy())
+            out.create_dataset(f"pca/{name}/components", data=components.cpu().numpy())
+        out.attrs["pca_fit_images"] = len(fit)
+        out.flush()
+    return {name: (torch.from_numpy(out[f"pca/{name}/mean"][()]).to(device),
+                   torch.from_numpy(out[f"pca/{name}/components"][()]).to(device)) for name in backbone.layers}
+
+
+def feature_layers(path: str | Path) -> list[str]:
+    """The layers a features file holds, in the backbone's order (the last is the primary, `tokens`)."""
+    with open_hdf5(path, "features") as f:
+        return json.loads(f.attrs["layers"]) if "layers" in f.attrs else []
+
+
+def load_features(path: str | Path | list, image_ids: np.ndarray | None = None, tokens: bool = False,
+                  layer: str | None = None) -> Features:
+    """Features of `image_ids` (all if None), rows in the order of `image_ids`, as float32; with `tokens`, the
+    tokens of `layer` (None: the primary layer). `path` is one features file or a list of them (e.g. several
+    subjects'): each image is read from the first file holding it."""
     if isinstance(path, (list, tuple)):
-        return _load_from_files([Path(p) for p in path], image_ids, tokens)
+        return _load_from_files([Path(p) for p in path], image_ids, tokens, layer)
     path = Path(path)
     if not path.is_file():
         raise InputError(f"features file {path} does not exist; run the extract_features rule first")
@@ -119,12 +233,15 @@ def load_features(path: str | Path | list, image_ids: np.ndarray | None = None, 
         pooled[order] = f["pooled"][np.sort(rows)]
         token_array = None
         if tokens:
-            token_array = np.empty((len(rows), *f["tokens"].shape[1:]), dtype=np.float32)
-            token_array[order] = f["tokens"][np.sort(rows)]
+            name = "tokens" if layer is None else f"layers/{layer}"
+            if name not in f:
+                raise InputError(f"{path} holds no layer {layer!r}; it has {', '.join(json.loads(f.attrs['layers']))}")
+            token_array = np.empty((len(rows), *f[name].shape[1:]), dtype=np.float32)
+            token_array[order] = f[name][np.sort(rows)]
         return Features(stored[rows], pooled, token_array)
 
 
-def _load_from_files(paths: list[Path], image_ids: np.ndarray | None, tokens: bool) -> Features:
+def _load_from_files(paths: list[Path], image_ids: np.ndarray | None, tokens: bool, layer: str | None) -> Features:
     stored = []
     for path in paths:
         with open_hdf5(path, "features") as f:
@@ -135,7 +252,7 @@ def _load_from_files(paths: list[Path], image_ids: np.ndarray | None, tokens: bo
         source[np.isin(wanted, stored[index])] = index
     if (source < 0).any():
         raise InputError(f"none of {', '.join(map(str, paths))} holds features of image {wanted[source < 0][0]}")
-    parts = {index: load_features(paths[index], wanted[source == index], tokens) for index in np.unique(source)}
+    parts = {index: load_features(paths[index], wanted[source == index], tokens, layer) for index in np.unique(source)}
     first = next(iter(parts.values()))
     pooled = np.empty((len(wanted), first.pooled.shape[1]), dtype=np.float32)
     token_array = np.empty((len(wanted), *first.tokens.shape[1:]), dtype=np.float32) if tokens else None

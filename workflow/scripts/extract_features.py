@@ -2,8 +2,11 @@
 
 from pathlib import Path
 
+import numpy as np
+
 from voxelflow.encoders.backbones import build_backbone
 from voxelflow.encoders.features import backbone_spec_json, extract_features
+from voxelflow.encoders.token_reduction import TokenReduction
 from voxelflow.nsd_design import read_expdesign
 from voxelflow.nsd_layout import NSDLayout, stimuli_file, subject_number
 from voxelflow.script_runner import run_reporting_errors
@@ -12,12 +15,15 @@ from voxelflow.script_runner import run_reporting_errors
 def main(smk) -> None:
     design = Path(smk.input.design)
     design = NSDLayout(design.parent).expdesign if design.is_dir() else design  # the demo passes nsddata/
-    image_ids = read_expdesign(design).subject_image_ids(subject_number(smk.wildcards.subject))
+    expdesign = read_expdesign(design)
+    image_ids = expdesign.subject_image_ids(subject_number(smk.wildcards.subject))
     spec = dict(smk.params.spec)
     backbone = build_backbone(smk.wildcards.backbone, spec)
+    reduction = TokenReduction.from_spec(spec.get("tokens"), f"backbones.{smk.wildcards.backbone}")
     extract_features(backbone, stimuli_file(smk.input.stimuli), image_ids, smk.output.features,
                      batch_size=smk.params.batch_size, device=smk.params.device,
-                     attrs={"backbone": smk.wildcards.backbone, "spec": backbone_spec_json(spec)})
+                     attrs={"backbone": smk.wildcards.backbone, "spec": backbone_spec_json(spec)},
+                     reduction=reduction, fit_image_ids=image_ids[~np.isin(image_ids, expdesign.sharedix)])
 
 
 run_reporting_errors(lambda: main(snakemake), snakemake.log[0], snakemake.threads)  # noqa: F821 (Snakemake)
