@@ -49,7 +49,7 @@ RULES = ("make_mininsd", "preprocess_subject", "extract_features", "fit_ridge", 
          "few_shot_curve", "context_attention", "text_selectivity", "fit_contrastive", "fit_prior", "fit_low_level",
          "train_generator", "reconstruct", "score_reconstructions", "decoding_summary", "synthesize", "synthesis_grid",
          "score_synthesis", "pretrain_shared_decoder", "few_data_decoders", "few_data_encoders", "few_data_summary",
-         "summarize_encoder")
+         "summarize_encoder", "sweep_ridge_layers", "layer_hierarchy")
 
 
 def test_dry_run_plans_the_jobs_per_subject_and_backbone(tmp_path):
@@ -57,13 +57,16 @@ def test_dry_run_plans_the_jobs_per_subject_and_backbone(tmp_path):
     assert proc.returncode == 0, proc.stderr
     jobs = {line.split()[0]: int(line.split()[1]) for line in proc.stdout.splitlines()
             if len(line.split()) == 2 and line.split()[0] in RULES}
-    # 4 subjects x 2 backbones (gabor, tiny-clip) x 3 encoders (ridge, transformer, in_context); in-context
+    # 4 subjects x 3 backbones (gabor, stages, tiny-clip) x 3 encoders (ridge, transformer, in_context); in-context
     # networks leave one subject out (4 per backbone); text prompts only for the open_clip backbone
     # features per (backbone, subject): adding a subject extracts only its images
-    assert jobs == {"make_mininsd": 1, "preprocess_subject": 4, "extract_features": 8, "fit_ridge": 8,
-                    "fit_transformer": 8, "encoding_maps": 24, "encoding_roi_bars": 1, "transformer_routing": 8,
-                    "encoder_comparison": 8, "meta_train_in_context": 8, "fit_in_context": 8, "few_shot_curve": 8,
-                    "context_attention": 8, "text_selectivity": 4,
+    assert jobs == {"make_mininsd": 1, "preprocess_subject": 4, "extract_features": 12, "fit_ridge": 12,
+                    "fit_transformer": 12, "encoding_maps": 36, "encoding_roi_bars": 1, "transformer_routing": 12,
+                    "encoder_comparison": 12, "meta_train_in_context": 12, "fit_in_context": 12, "few_shot_curve": 12,
+                    "context_attention": 12, "text_selectivity": 4,
+                    # layer sweep (ridge.layers: all): the backbones with several layers, stages and tiny-clip
+                    # (layer: all), per subject; one hierarchy figure per backbone over all subjects
+                    "sweep_ridge_layers": 8, "layer_hierarchy": 2,
                     # decoders: one target backbone; one generator for all subjects
                     "fit_contrastive": 4, "fit_prior": 4, "fit_low_level": 4, "train_generator": 1,
                     "reconstruct": 4, "score_reconstructions": 4, "decoding_summary": 1,
@@ -73,7 +76,7 @@ def test_dry_run_plans_the_jobs_per_subject_and_backbone(tmp_path):
                     # synthesis: 5 targets + unguided per subject, each with its grid; one scoring job per subject
                     "synthesize": 24, "synthesis_grid": 24, "score_synthesis": 4,
                     # per-ROI summaries of each encoder's scores, apart from its fit (rois is no fit setting)
-                    "summarize_encoder": 24}
+                    "summarize_encoder": 36}
     # every job a cluster would queue is sized; only the cheap plotting and summary rules run unsized, where
     # snakemake runs (localrules)
     local = set(re.search(r"^localrules:\n((?:    \w+,\n)+)", (REPO / "Snakefile").read_text(), re.MULTILINE)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import textwrap
 
 import matplotlib
+import matplotlib.patches
 
 matplotlib.use("Agg")
 
@@ -73,6 +74,44 @@ def glass_brain(values: np.ndarray, ijk: np.ndarray, shape: tuple, affine: np.nd
     vmax = float(np.percentile(np.abs(finite), 99)) if len(finite) else 1.0
     plotting.plot_glass_brain(_volume_image(values, ijk, shape, affine), figure=fig, title=title, colorbar=True,
                               plot_abs=False, vmax=vmax or 1.0, annotate=False)
+    return fig
+
+
+def layer_hierarchy(table: pd.DataFrame, backbone: str, value: str = "median_nna") -> Figure:
+    """The field's hierarchy figure: `value` per ROI across a backbone's layers, one line per ROI (mean ± se over
+    subjects). table: rows of `layer_sweep.layer_table` with a subject column."""
+    layers = list(dict.fromkeys(table.sort_values("depth")["layer"]))
+    fig, ax = plt.subplots(figsize=(max(5, 0.6 * len(layers) + 3), 3.6))
+    for roi, rows in table.groupby("roi", sort=False):
+        stats = rows.groupby("depth")[value].agg(["mean", "sem", "count"])
+        ax.errorbar(stats.index, stats["mean"], yerr=stats["sem"].where(stats["count"] > 1, 0.0), marker="o",
+                    ms=3, capsize=2, label=roi)
+    ax.set_xticks(range(len(layers)), layers, rotation=30 if len(layers) > 4 else 0, ha="right" if len(layers) > 4
+                  else "center")
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.set_xlabel(f"{backbone} layer (shallow to deep)")
+    ax.set_ylabel("noise-normalized acc. (%)" if value.endswith("nna") else value)
+    n_subjects = table["subject"].nunique()
+    spread = f"mean ± se over {n_subjects} subjects" if n_subjects > 1 else table["subject"].iloc[0]
+    ax.set_title(f"Ridge on each layer of {backbone}\n{value} per ROI ({spread})", fontsize="medium")
+    ax.legend(frameon=False, fontsize="small", bbox_to_anchor=(1.0, 1.0), loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def best_layer_maps(maps: list[tuple[np.ndarray, np.ndarray, tuple, np.ndarray, nib.Nifti1Image, str]],
+                    layers: list[str]) -> Figure:
+    """Each voxel's best layer (1-based, NaN: no layer predicts it) as axial slices, one row per subject.
+    maps: (best (n_voxels,), ijk, volume shape, affine, background image, title) per subject."""
+    fig, axes = plt.subplots(len(maps), 1, figsize=(10, 2.6 * len(maps)), squeeze=False)
+    colours = matplotlib.colors.ListedColormap(plt.get_cmap("viridis")(np.linspace(0, 1, len(layers))))
+    for ax, (best, ijk, shape, affine, background, title) in zip(axes[:, 0], maps):
+        plotting.plot_img(_volume_image(best, ijk, shape, affine), bg_img=background, display_mode="z", cut_coords=6,
+                          axes=ax, title=title, cmap=colours, vmin=0.5, vmax=len(layers) + 0.5, threshold=0.5,
+                          colorbar=False, draw_cross=False, annotate=False, black_bg=False)
+    handles = [matplotlib.patches.Patch(color=colours(i), label=f"{i + 1}: {name}") for i, name in enumerate(layers)]
+    fig.legend(handles=handles, loc="upper center", ncol=min(len(layers), 6), frameon=False, fontsize="small",
+               title="best layer per voxel (blank: no layer predicts it)", title_fontsize="small")
     return fig
 
 

@@ -67,7 +67,6 @@ def test_gabor_energy_peaks_at_the_grating_orientation():
 
 
 def test_the_two_stage_backbone_computes_the_planted_features():
-    from voxelflow.encoders.stages_backbone import ContrastCategoryBackbone
     from voxelflow.mininsd.scenes import render_scenes
     from voxelflow.mininsd.true_brain import CategoryDetectors, contrast_energy
     from voxelflow.toolkit.tensor_images import images_to_tensor

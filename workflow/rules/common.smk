@@ -81,15 +81,35 @@ def stimuli_input():
 
 
 def anatomy_input(wildcards):
-    """The subject's mean EPI (figure background), or the generator's output for the demo."""
+    """The {subject}'s mean EPI (figure background), or the generator's output for the demo."""
+    return subject_anatomy(wildcards.subject)
+
+
+def subject_anatomy(subject):
+    """`subject`'s mean EPI (figure background), or the generator's output for the demo."""
     if config["dataset"] == "demo":
         return mininsd_outputs()["nsddata"]
-    return str(NSDLayout(DATA_ROOT, config["preprocess"]["space"]).mean_epi(wildcards.subject))
+    return str(NSDLayout(DATA_ROOT, config["preprocess"]["space"]).mean_epi(subject))
 
 
 def backbone_spec(wildcards):
     """The config entry of the {backbone} wildcard."""
     return config["backbones"][wildcards.backbone]
+
+
+def layer_sweep_backbones():
+    """The backbones of encoders.ridge.layers: named, or all (every backbone that stores more than one layer)."""
+    chosen = config["encoders"].get("ridge", {}).get("layers", [])
+    if "ridge" not in ENCODERS or not chosen:
+        return []
+    if chosen == "all":
+        return [name for name, spec in config["backbones"].items() if spec["type"] == "mininsd_stages"
+                or isinstance(spec.get("layer"), list) or spec.get("layer") == "all"]
+    unknown = [name for name in chosen if name not in BACKBONES]
+    if unknown:
+        raise WorkflowError(f"config.yaml: encoders.ridge.layers names {unknown[0]!r}, which is not among backbones "
+                            f"({', '.join(BACKBONES)})")
+    return list(chosen)
 
 
 def encoder_summaries():
@@ -113,6 +133,7 @@ def final_outputs():
         outputs += expand(f"{in_context}/few_shot.png", subject=SUBJECTS, backbone=BACKBONES)
         outputs += expand(f"{in_context}/context_attention.png", subject=SUBJECTS, backbone=BACKBONES)
         outputs += expand(f"{in_context}/text_selectivity.png", subject=SUBJECTS, backbone=open_clip_backbones())
+    outputs += expand("results/figures/layer_hierarchy-{backbone}.png", backbone=layer_sweep_backbones())
     if DECODERS:
         outputs.append("results/figures/decoding_metrics.png")
     if few_data_subjects():

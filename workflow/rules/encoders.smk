@@ -25,6 +25,31 @@ rule fit_ridge:
         "../scripts/fit_ridge.py"
 
 
+rule sweep_ridge_layers:
+    input:
+        responses="results/{subject}/responses.h5",
+        features="results/features/{backbone}/{subject}.h5",
+    output:
+        scores="results/{subject}/encoders/ridge/{backbone}/layers.h5",
+        table="results/{subject}/encoders/ridge/{backbone}/layers.tsv",
+    params:
+        ridge=config["encoders"].get("ridge", {}),
+        rois=config["rois"],
+        device=config["device"],
+    log:
+        "logs/{subject}/encoders/ridge-layers-{backbone}.log",
+    benchmark:
+        "logs/benchmarks/{subject}/encoders/ridge-layers-{backbone}.tsv"
+    threads: 2
+    resources:
+        gpu=GPUS_PER_JOB,
+        **job_size("sweep_ridge_layers"),
+    conda:
+        "../envs/voxelflow.yaml"
+    script:
+        "../scripts/sweep_ridge_layers.py"
+
+
 rule fit_transformer:
     input:
         responses="results/{subject}/responses.h5",

@@ -113,3 +113,41 @@ rule encoder_comparison:
         "../envs/voxelflow.yaml"
     script:
         "../scripts/plot_encoder_comparison.py"
+
+
+rule layer_hierarchy:
+    input:
+        scores=lambda wc: expand("results/{subject}/encoders/ridge/{backbone}/layers.h5", subject=SUBJECTS,
+                                 backbone=wc.backbone),
+        tables=lambda wc: expand("results/{subject}/encoders/ridge/{backbone}/layers.tsv", subject=SUBJECTS,
+                                 backbone=wc.backbone),
+        responses=expand("results/{subject}/responses.h5", subject=SUBJECTS),
+        anatomy=lambda wc: [subject_anatomy(subject) for subject in SUBJECTS],
+    output:
+        table="results/layer_hierarchy-{backbone}.tsv",
+        figure=report(
+            "results/figures/layer_hierarchy-{backbone}.png",
+            caption="../report/layer_hierarchy.rst",
+            category="Encoding",
+            subcategory="All subjects",
+            labels={"figure": "layer hierarchy", "model": "ridge-{backbone}"},
+        ),
+        best_layer=report(
+            "results/figures/best_layer-{backbone}.png",
+            caption="../report/best_layer.rst",
+            category="Encoding",
+            subcategory="All subjects",
+            labels={"figure": "best layer per voxel", "model": "ridge-{backbone}"},
+        ),
+    params:
+        subjects=SUBJECTS,
+        data_root=DATA_ROOT,
+        space=config["preprocess"]["space"],
+    log:
+        "logs/figures/layer_hierarchy-{backbone}.log",
+    resources:
+        **job_size("layer_hierarchy"),
+    conda:
+        "../envs/voxelflow.yaml"
+    script:
+        "../scripts/plot_layer_hierarchy.py"
