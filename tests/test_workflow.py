@@ -460,9 +460,11 @@ def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
 
 @pytest.mark.slow
 def test_nsd_mode_reads_an_nsd_copy_and_reports_bad_subjects(tmp_path, mini_root):
-    config = {**_shipped_config(), "dataset": "nsd", "data_root": str(mini_root), "subjects": ["subj03"]}
+    config = {**_shipped_config(), "dataset": "nsd", "data_root": str(mini_root), "subjects": ["subj03"],
+              "backbones": {"gabor": {"type": "gabor"}}}  # each backbone type: the next test
     config["preprocess"].update(sessions=5, keep_trials=True)
     del config["encoders"]["in_context"]  # one subject: nothing to meta-train on (tested above)
+    config["encoders"]["ridge"]["layers"] = []
     config["decoders"] = {}  # decoders and synthesis are exercised by the demo run above
     del config["synthesis"]
     proc = _run(tmp_path / "ok", config)
@@ -477,3 +479,43 @@ def test_nsd_mode_reads_an_nsd_copy_and_reports_bad_subjects(tmp_path, mini_root
     assert proc.returncode != 0
     assert "subj07" in proc.stderr
     assert not (tmp_path / "bad/results/subj07").exists()
+
+
+TINY_TIMM = {"depth": 2, "embed_dim": 32, "num_heads": 2, "img_size": 56}
+TINY_HF = {"model_type": "dinov2", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+           "intermediate_size": 64, "image_size": 56, "patch_size": 14}
+
+
+@pytest.mark.slow
+def test_every_backbone_type_runs_the_encoders_and_the_layer_sweep(tmp_path, mini_root):
+    backbones = {"clip": {"type": "open_clip", "model": "vf-tiny-ViT", "layer": "all"},
+                 "dino": {"type": "timm", "model": "vit_base_patch14_reg4_dinov2", "model_args": TINY_TIMM,
+                          "layer": [0, -1], "tokens": {"grid": 2}},
+                 "hf": {"type": "huggingface", "config": TINY_HF, "tokens": {"pca": 8}},
+                 "resnet": {"type": "torchvision", "model": "resnet18", "layer": ["layer1", "layer4"],
+                            "tokens": {"grid": 2}},
+                 "gabor": {"type": "gabor"}, "stages": {"type": "mininsd_stages"}}
+    config = {**_shipped_config(), "dataset": "nsd", "data_root": str(mini_root), "subjects": ["subj01"],
+              "backbones": backbones, "decoders": {}}
+    config["encoders"] = {"ridge": {**config["encoders"]["ridge"], "layers": "all"}}
+    del config["synthesis"]
+    targets = [f"results/subj01/encoders/ridge/{name}/summary.json" for name in backbones]
+    targets += [f"results/figures/layer_hierarchy-{name}.png" for name in ("clip", "dino", "resnet", "stages")]
+    proc = _run(tmp_path, config, *targets)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in backbones:
+        summary = json.loads((tmp_path / f"results/subj01/encoders/ridge/{name}/summary.json").read_text())
+        assert np.isfinite(summary["rois"]["V1"]["median_r"])
+    with h5py.File(tmp_path / "results/features/dino/subj01.h5") as f:
+        assert json.loads(f.attrs["layers"]) == ["blocks.0", "blocks.1"]
+        assert f["layers/blocks.0"].shape[1:] == (1 + 4, 32)  # class token + a 2 x 2 grid of the 4 x 4 patches
+    with h5py.File(tmp_path / "results/features/hf/subj01.h5") as f:
+        assert f["tokens"].shape[1:] == (1 + 16, 8) and f["pca/blocks.1/components"].shape == (8, 32)
+    table = read_table(tmp_path / "results/layer_hierarchy-stages.tsv").set_index(["roi", "layer"])["median_nna"]
+    for early, category in [("V1", "floc-faces"), ("V2", "floc-places")]:  # the known answer, through the DAG
+        assert table[early, "contrast_energy"] > table[early, "category_templates"]
+        assert table[category, "category_templates"] > table[category, "contrast_energy"]
+    report = tmp_path / "report.html"
+    proc = _run(tmp_path, config, *targets, "--report", str(report))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "layer_hierarchy-resnet.png" in report.read_text()

@@ -5,18 +5,17 @@ import nibabel as nib
 import pandas as pd
 
 from voxelflow import figures
-from voxelflow.atomic_output import atomic_output
 from voxelflow.encoders.layer_sweep import best_layer, read_layer_scores
 from voxelflow.nsd_layout import NSDLayout
 from voxelflow.responses import read_responses
 from voxelflow.script_runner import run_reporting_errors
+from voxelflow.tables import read_table, write_table
 
 
 def main(smk) -> None:
     backbone = smk.wildcards.backbone
-    table = pd.concat([pd.read_csv(path, sep="\t") for path in smk.input.tables], ignore_index=True)
-    with atomic_output(smk.output.table) as tmp:
-        table.to_csv(tmp, sep="\t", index=False, float_format="%.4f")
+    table = pd.concat([read_table(path) for path in smk.input.tables], ignore_index=True)
+    write_table(table, smk.output.table, float_format="%.4f")
     figures.save_figure(figures.layer_hierarchy(table, backbone), smk.output.figure)
     layout = NSDLayout(smk.params.data_root, smk.params.space)
     maps = []

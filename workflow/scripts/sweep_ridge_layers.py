@@ -1,10 +1,10 @@
 """Snakemake glue: one voxelwise ridge per layer of a backbone's features, scored on the test images (rule
 sweep_ridge_layers)."""
 
-from voxelflow.atomic_output import atomic_output
 from voxelflow.encoders.layer_sweep import layer_table, sweep_layers, write_layer_scores
 from voxelflow.responses import read_responses
 from voxelflow.script_runner import run_reporting_errors
+from voxelflow.tables import write_table
 
 
 def main(smk) -> None:
@@ -14,8 +14,7 @@ def main(smk) -> None:
     write_layer_scores(smk.output.scores, scores, {"subject": smk.wildcards.subject,
                                                    "backbone": smk.wildcards.backbone})
     table = layer_table(scores, responses, list(smk.params.rois))
-    with atomic_output(smk.output.table) as tmp:
-        table.assign(subject=smk.wildcards.subject).to_csv(tmp, sep="\t", index=False, float_format="%.4f")
+    write_table(table.assign(subject=smk.wildcards.subject), smk.output.table, float_format="%.4f")
 
 
 run_reporting_errors(lambda: main(snakemake), snakemake.log[0], snakemake.threads)  # noqa: F821 (Snakemake)
