@@ -53,6 +53,7 @@ lint: install
 bench: install
 	$(BIN)/python benchmarks/bench_preprocess.py
 	$(BIN)/python benchmarks/bench_ridge.py
+	$(BIN)/python benchmarks/bench_features.py
 	$(BIN)/python benchmarks/bench_in_context.py
 	$(BIN)/python benchmarks/bench_transformer.py
 	$(BIN)/python benchmarks/bench_decoder.py

@@ -35,6 +35,30 @@ def test_half_precision_features_stay_close_to_float32(mini_root, tmp_path):
     assert np.corrcoef(cpu.ravel(), gpu.ravel())[0, 1] > 0.999
 
 
+@pytest.mark.parametrize("spec", [
+    {"type": "timm", "model": "vit_base_patch14_reg4_dinov2", "layer": "all", "tokens": {"grid": 2},
+     "model_args": {"depth": 2, "embed_dim": 32, "num_heads": 2, "img_size": 56}},
+    {"type": "huggingface", "layer": "all",
+     "config": {"model_type": "dinov2", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+                "intermediate_size": 64, "image_size": 56, "patch_size": 14}},
+    {"type": "torchvision", "model": "resnet18", "layer": ["layer2", "layer4"]},
+], ids=["timm", "huggingface", "torchvision"])
+def test_library_backbones_in_half_precision_match_float32_in_every_layer(mini_root, tmp_path, spec):
+    from voxelflow.encoders.backbones import build_backbone
+    from voxelflow.encoders.features import feature_layers
+    from voxelflow.encoders.token_reduction import TokenReduction
+
+    ids, stimuli = np.arange(40), NSDLayout(mini_root).stimuli
+    reduction = TokenReduction.from_spec(spec.get("tokens"), "test")
+    for device in ("cpu", "cuda"):
+        extract_features(build_backbone("b", spec), stimuli, ids, tmp_path / f"{device}.h5", device=device,
+                         reduction=reduction, fit_image_ids=ids)
+    for layer in feature_layers(tmp_path / "cpu.h5"):
+        cpu, gpu = (load_features(tmp_path / f"{device}.h5", tokens=True, layer=layer).tokens
+                    for device in ("cpu", "cuda"))
+        assert np.corrcoef(cpu.ravel(), gpu.ravel())[0, 1] > 0.99, layer
+
+
 def test_transformer_trains_on_cuda(encoding_data):
     data = encoding_data
     encoder = TransformerEncoder(TransformerConfig(d_model=64, epochs=5), device="cuda")

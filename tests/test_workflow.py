@@ -141,6 +141,12 @@ def test_bad_synthesis_config_is_a_clear_error(tmp_path, change, message):
     (lambda c: c["backbones"].update(clip={"type": "open_clip", "model": "ViT-B-16",
                                            "pretrained": "/weights/none.bin"}),
      "config.yaml: backbones.clip.pretrained: /weights/none.bin does not exist"),
+    (lambda c: c["backbones"].update(dino={"type": "huggingface", "path": "/weights/dinov2-base"}),
+     "config.yaml: backbones.dino.path: /weights/dinov2-base does not exist"),
+    (lambda c: c["backbones"].update(dino={"type": "timm", "model": "vit_base_patch14_dinov2", "tokens": {"grid": 0}}),
+     "config.yaml: backbones.dino.tokens.grid: 0 is less than the minimum of 1"),
+    (lambda c: c["encoders"]["ridge"].update(layers=["gabor", "dino"]),
+     "config.yaml: encoders.ridge.layers names 'dino', which is not among backbones (gabor, stages)"),
     (lambda c: c.update(subjects=["subj01", "subj05"]),
      "config.yaml: subjects: subj05 is not in the mini-NSD, which holds subj01 .. subj04 (mininsd.n_subjects: 4)"),
     (lambda c: c["decoders"]["reconstruction"].update(metric_networks={"alexnet": "/w/alexnet.pth"}),
@@ -235,18 +241,19 @@ def finished_nsd_run(finished_nsd_workdir, mini_root):
 def test_adding_a_subject_plans_only_its_jobs_and_the_pooled_ones(finished_nsd_run):
     workdir, config = finished_nsd_run
     planned = _planned(_run(workdir, {**config, "subjects": ["subj01", "subj02", "subj03"]}, "-n"))
-    per_subject = {"preprocess_subject": 1, "extract_features": 2, "fit_ridge": 2, "fit_transformer": 2,
-                   "encoding_maps": 6, "transformer_routing": 2, "encoder_comparison": 2, "fit_in_context": 2,
-                   "few_shot_curve": 2, "context_attention": 2, "text_selectivity": 1, "fit_contrastive": 1,
+    # three backbones (gabor, stages, tiny-clip); the layer sweep of the two with several layers
+    per_subject = {"preprocess_subject": 1, "extract_features": 3, "fit_ridge": 3, "fit_transformer": 3,
+                   "encoding_maps": 9, "transformer_routing": 3, "encoder_comparison": 3, "fit_in_context": 3,
+                   "few_shot_curve": 3, "context_attention": 3, "text_selectivity": 1, "fit_contrastive": 1,
                    "fit_prior": 1, "fit_low_level": 1, "reconstruct": 1, "score_reconstructions": 1, "synthesize": 6,
                    "synthesis_grid": 6, "pretrain_shared_decoder": 1, "few_data_decoders": 1, "few_data_encoders": 1,
-                   "score_synthesis": 1, "summarize_encoder": 6}
+                   "score_synthesis": 1, "summarize_encoder": 9, "sweep_ridge_layers": 2}
     # by design pooled: the leave-one-out networks of subj01/02 now include subj03 (and their in-context jobs
     # follow), subj03's own network, the group figures; the demo generator pools every subject's training images,
     # so every subject's reconstructions and syntheses are redrawn
-    pooled = {"meta_train_in_context": 6, "fit_in_context": 4, "encoding_maps": 4, "few_shot_curve": 4,
-              "context_attention": 4, "text_selectivity": 2, "encoding_roi_bars": 1, "decoding_summary": 1,
-              "train_generator": 1, "summarize_encoder": 4,
+    pooled = {"meta_train_in_context": 9, "fit_in_context": 6, "encoding_maps": 6, "few_shot_curve": 6,
+              "context_attention": 6, "text_selectivity": 2, "encoding_roi_bars": 1, "decoding_summary": 1,
+              "train_generator": 1, "summarize_encoder": 6, "layer_hierarchy": 2,
               "reconstruct": 2, "score_reconstructions": 2, "synthesize": 12, "synthesis_grid": 12, "score_synthesis": 2,
               # the shared decoders pretrained without subj01 / subj02 now include subj03, and what they start follows
               "pretrain_shared_decoder": 2, "fit_contrastive": 2, "fit_prior": 2, "few_data_decoders": 2,
@@ -261,7 +268,8 @@ def test_adding_a_subject_to_the_demo_leaves_the_mini_nsd_and_the_other_subjects
     _pretend_finished(tmp_path, config)
     planned = _planned(_run(tmp_path, {**config, "subjects": [*config["subjects"], "subj03"]}, "-n"))
     assert "make_mininsd" not in planned  # it writes mininsd.n_subjects subjects, whoever is listed
-    assert planned["preprocess_subject"] == planned["extract_features"] == planned["fit_ridge"] == 1
+    assert planned["preprocess_subject"] == 1
+    assert planned["extract_features"] == planned["fit_ridge"] == 2  # gabor and stages
 
 
 def test_a_scoring_option_plans_only_scoring_jobs(finished_nsd_run):
@@ -287,9 +295,10 @@ def test_an_roi_list_edit_plans_only_summaries_and_figures(finished_nsd_run):
     config["rois"] = [*config["rois"], "EVC"]
     planned = _planned(_run(workdir, config, "-n"))
     # no encoder is refitted: the ROI list is read by summaries, figures and the per-ROI few-shot curves
-    assert planned == {"summarize_encoder": 12, "encoding_maps": 12, "encoding_roi_bars": 1, "encoder_comparison": 4,
-                       "few_shot_curve": 4, "context_attention": 4, "text_selectivity": 2, "few_data_encoders": 2,
-                       "few_data_summary": 1, "all": 1}
+    # (3 backbones; the layer sweeps' ROI tables are drawn by layer_hierarchy, not by their fits)
+    assert planned == {"summarize_encoder": 18, "encoding_maps": 18, "encoding_roi_bars": 1, "encoder_comparison": 6,
+                       "few_shot_curve": 6, "context_attention": 6, "text_selectivity": 2, "few_data_encoders": 2,
+                       "few_data_summary": 1, "layer_hierarchy": 2, "all": 1}
 
 
 def test_shared_decoder_options_rerun_exactly_the_jobs_that_read_them(finished_nsd_run):
@@ -497,15 +506,16 @@ def test_every_backbone_type_runs_the_encoders_and_the_layer_sweep(tmp_path, min
                  "gabor": {"type": "gabor"}, "stages": {"type": "mininsd_stages"}}
     config = {**_shipped_config(), "dataset": "nsd", "data_root": str(mini_root), "subjects": ["subj01"],
               "backbones": backbones, "decoders": {}}
-    config["encoders"] = {"ridge": {**config["encoders"]["ridge"], "layers": "all"}}
+    config["encoders"] = {"ridge": {**config["encoders"]["ridge"], "layers": "all"},
+                          "transformer": {**config["encoders"]["transformer"], "epochs": 2}}  # on reduced tokens too
     del config["synthesis"]
-    targets = [f"results/subj01/encoders/ridge/{name}/summary.json" for name in backbones]
+    targets = [f"results/subj01/encoders/{encoder}/{name}/summary.json" for name in backbones
+               for encoder in ("ridge", "transformer")]
     targets += [f"results/figures/layer_hierarchy-{name}.png" for name in ("clip", "dino", "resnet", "stages")]
     proc = _run(tmp_path, config, *targets)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for name in backbones:
-        summary = json.loads((tmp_path / f"results/subj01/encoders/ridge/{name}/summary.json").read_text())
-        assert np.isfinite(summary["rois"]["V1"]["median_r"])
+    for target in targets[:2 * len(backbones)]:
+        assert np.isfinite(json.loads((tmp_path / target).read_text())["rois"]["V1"]["median_r"]), target
     with h5py.File(tmp_path / "results/features/dino/subj01.h5") as f:
         assert json.loads(f.attrs["layers"]) == ["blocks.0", "blocks.1"]
         assert f["layers/blocks.0"].shape[1:] == (1 + 4, 32)  # class token + a 2 x 2 grid of the 4 x 4 patches

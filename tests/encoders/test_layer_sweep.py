@@ -46,10 +46,12 @@ def test_each_roi_is_best_predicted_by_the_stage_its_tuning_was_planted_in(sweep
 
 def test_layer_scores_round_trip(sweep, tmp_path):
     write_layer_scores(tmp_path / "layers.h5", sweep, {"subject": "subj01"})
-    layers, r, nna = read_layer_scores(tmp_path / "layers.h5")
-    assert layers == list(sweep)
-    np.testing.assert_allclose(r[1], sweep["category_templates"].r, rtol=1e-6)
-    np.testing.assert_allclose(nna[0], sweep["contrast_energy"].nna, rtol=1e-6)
+    read = read_layer_scores(tmp_path / "layers.h5")
+    assert list(read) == list(sweep)
+    for layer, scores in sweep.items():
+        for name in ("r", "nna", "p", "significant"):
+            np.testing.assert_array_equal(getattr(read[layer], name), getattr(scores, name))
+        assert read[layer].n_test == scores.n_test
 
 
 def test_best_layer_is_one_based_and_undefined_where_no_layer_predicts():

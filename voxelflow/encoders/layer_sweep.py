@@ -2,8 +2,9 @@
 
 Each layer's features are its stored tokens flattened, (n_images, t * d_layer) (reduce them first with the
 backbone's `tokens: {grid: ...}` or `{pca: ...}` for large models); each ridge is fitted on the training images and
-scored on the test images like `fit_ridge`'s. Results: per-voxel r and noise-normalized accuracy of every layer
-(`layers.h5`), and per ROI and layer the summary of `encoding_scores.summarize` (`layers.tsv`).
+scored on the test images like `fit_ridge`'s. Results: per-voxel scores of every layer (`layers.h5`, written by the
+fit), and per ROI and layer the summary of `encoding_scores.summarize` (drawn from them with the ROI list, so that
+editing `rois` refits nothing).
 """
 
 from __future__ import annotations
@@ -63,15 +64,20 @@ def best_layer(nna: np.ndarray) -> np.ndarray:
 
 
 def write_layer_scores(path: str | Path, scores: dict[str, EncoderScores], attrs: dict) -> None:
-    """Per-voxel r and nna of every layer, (n_layers, n_voxels) float32, and `layers` (JSON) to HDF5, atomically."""
+    """Per-voxel r, nna, p and significant of every layer, (n_layers, n_voxels), with `layers` (JSON) and n_test, to
+    HDF5, atomically (the test predictions are not kept)."""
     with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
         f.attrs.update(attrs)
         f.attrs["layers"] = json.dumps(list(scores))
-        for name in ("r", "nna"):
-            f.create_dataset(name, data=np.stack([getattr(s, name) for s in scores.values()]).astype(np.float32))
+        f.attrs["n_test"] = next(iter(scores.values())).n_test
+        for name in ("r", "nna", "p", "significant"):
+            f.create_dataset(name, data=np.stack([getattr(s, name) for s in scores.values()]))
 
 
-def read_layer_scores(path: str | Path) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """layers, r (n_layers, n_voxels) and nna (n_layers, n_voxels) written by `write_layer_scores`."""
+def read_layer_scores(path: str | Path) -> dict[str, EncoderScores]:
+    """{layer: its per-voxel scores} written by `write_layer_scores`, in the backbone's order (`predicted` empty)."""
     with open_hdf5(path, "layer scores") as f:
-        return json.loads(f.attrs["layers"]), f["r"][()], f["nna"][()]
+        layers, n_test = json.loads(f.attrs["layers"]), int(f.attrs["n_test"])
+        r, nna, p, significant = (f[name][()] for name in ("r", "nna", "p", "significant"))
+    return {layer: EncoderScores(np.empty((0, r.shape[1]), np.float32), r[i], nna[i], p[i], significant[i], n_test)
+            for i, layer in enumerate(layers)}

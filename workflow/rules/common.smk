@@ -340,7 +340,8 @@ def check_roi_names():
 
 def check_config_paths():
     """Every weights file or folder the config names exists, before any job (weights are never downloaded)."""
-    paths = {f"backbones.{name}.pretrained": spec.get("pretrained") for name, spec in config["backbones"].items()}
+    paths = {f"backbones.{name}.{key}": spec.get(key) for name, spec in config["backbones"].items()
+             for key in ("pretrained", "path")}
     reconstruction = config["decoders"].get("reconstruction", {})
     if reconstruction.get("generator", "train") != "train":
         paths["decoders.reconstruction.generator"] = reconstruction["generator"]

@@ -31,10 +31,8 @@ rule sweep_ridge_layers:
         features="results/features/{backbone}/{subject}.h5",
     output:
         scores="results/{subject}/encoders/ridge/{backbone}/layers.h5",
-        table="results/{subject}/encoders/ridge/{backbone}/layers.tsv",
     params:
         ridge=config["encoders"].get("ridge", {}),
-        rois=config["rois"],
         device=config["device"],
     log:
         "logs/{subject}/encoders/ridge-layers-{backbone}.log",

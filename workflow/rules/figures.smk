@@ -119,8 +119,6 @@ rule layer_hierarchy:
     input:
         scores=lambda wc: expand("results/{subject}/encoders/ridge/{backbone}/layers.h5", subject=SUBJECTS,
                                  backbone=wc.backbone),
-        tables=lambda wc: expand("results/{subject}/encoders/ridge/{backbone}/layers.tsv", subject=SUBJECTS,
-                                 backbone=wc.backbone),
         responses=expand("results/{subject}/responses.h5", subject=SUBJECTS),
         anatomy=lambda wc: [subject_anatomy(subject) for subject in SUBJECTS],
     output:
@@ -141,6 +139,7 @@ rule layer_hierarchy:
         ),
     params:
         subjects=SUBJECTS,
+        rois=config["rois"],
         data_root=DATA_ROOT,
         space=config["preprocess"]["space"],
     log:

@@ -1,10 +1,9 @@
 """Snakemake glue: one voxelwise ridge per layer of a backbone's features, scored on the test images (rule
 sweep_ridge_layers)."""
 
-from voxelflow.encoders.layer_sweep import layer_table, sweep_layers, write_layer_scores
+from voxelflow.encoders.layer_sweep import sweep_layers, write_layer_scores
 from voxelflow.responses import read_responses
 from voxelflow.script_runner import run_reporting_errors
-from voxelflow.tables import write_table
 
 
 def main(smk) -> None:
@@ -13,8 +12,6 @@ def main(smk) -> None:
     scores = sweep_layers(smk.input.features, responses, ridge["alphas"], ridge["cv"], smk.params.device)
     write_layer_scores(smk.output.scores, scores, {"subject": smk.wildcards.subject,
                                                    "backbone": smk.wildcards.backbone})
-    table = layer_table(scores, responses, list(smk.params.rois))
-    write_table(table.assign(subject=smk.wildcards.subject), smk.output.table, float_format="%.4f")
 
 
 run_reporting_errors(lambda: main(snakemake), snakemake.log[0], snakemake.threads)  # noqa: F821 (Snakemake)
