@@ -49,7 +49,7 @@ RULES = ("make_mininsd", "preprocess_subject", "extract_features", "fit_ridge", 
          "few_shot_curve", "context_attention", "text_selectivity", "fit_contrastive", "fit_prior", "fit_low_level",
          "train_generator", "reconstruct", "score_reconstructions", "decoding_summary", "synthesize", "synthesis_grid",
          "score_synthesis", "pretrain_shared_decoder", "few_data_decoders", "few_data_encoders", "few_data_summary",
-         "summarize_encoder", "sweep_ridge_layers", "layer_hierarchy")
+         "summarize_encoder", "sweep_ridge_layers", "layer_hierarchy", "rsa")
 
 
 def test_dry_run_plans_the_jobs_per_subject_and_backbone(tmp_path):
@@ -67,6 +67,8 @@ def test_dry_run_plans_the_jobs_per_subject_and_backbone(tmp_path):
                     # layer sweep (ridge.layers: all): the backbones with several layers, stages and tiny-clip
                     # (layer: all), per subject; one hierarchy figure per backbone over all subjects
                     "sweep_ridge_layers": 8, "layer_hierarchy": 2,
+                    # RSA and tRSA of every ROI against every backbone layer, all subjects together
+                    "rsa": 1,
                     # decoders: one target backbone; one generator for all subjects
                     "fit_contrastive": 4, "fit_prior": 4, "fit_low_level": 4, "train_generator": 1,
                     "reconstruct": 4, "score_reconstructions": 4, "decoding_summary": 1,
@@ -145,6 +147,9 @@ def test_bad_synthesis_config_is_a_clear_error(tmp_path, change, message):
      "config.yaml: backbones.dino.path: /weights/dinov2-base does not exist"),
     (lambda c: c["backbones"].update(dino={"type": "timm", "model": "vit_base_patch14_dinov2", "tokens": {"grid": 0}}),
      "config.yaml: backbones.dino.tokens.grid: 0 is less than the minimum of 1"),
+    (lambda c: (c.update(subjects=["subj01"]), c["encoders"].pop("in_context")),
+     "config.yaml: rsa needs 2 or more subjects (noise ceilings and identification compare subjects), but subjects "
+     "lists subj01"),
     (lambda c: c["encoders"]["ridge"].update(layers=["gabor", "dino"]),
      "config.yaml: encoders.ridge.layers names 'dino', which is not among backbones (gabor, stages)"),
     (lambda c: c.update(subjects=["subj01", "subj05"]),
@@ -253,7 +258,7 @@ def test_adding_a_subject_plans_only_its_jobs_and_the_pooled_ones(finished_nsd_r
     # so every subject's reconstructions and syntheses are redrawn
     pooled = {"meta_train_in_context": 9, "fit_in_context": 6, "encoding_maps": 6, "few_shot_curve": 6,
               "context_attention": 6, "text_selectivity": 2, "encoding_roi_bars": 1, "decoding_summary": 1,
-              "train_generator": 1, "summarize_encoder": 6, "layer_hierarchy": 2,
+              "train_generator": 1, "summarize_encoder": 6, "layer_hierarchy": 2, "rsa": 1,
               "reconstruct": 2, "score_reconstructions": 2, "synthesize": 12, "synthesis_grid": 12, "score_synthesis": 2,
               # the shared decoders pretrained without subj01 / subj02 now include subj03, and what they start follows
               "pretrain_shared_decoder": 2, "fit_contrastive": 2, "fit_prior": 2, "few_data_decoders": 2,
@@ -298,7 +303,7 @@ def test_an_roi_list_edit_plans_only_summaries_and_figures(finished_nsd_run):
     # (3 backbones; the layer sweeps' ROI tables are drawn by layer_hierarchy, not by their fits)
     assert planned == {"summarize_encoder": 18, "encoding_maps": 18, "encoding_roi_bars": 1, "encoder_comparison": 6,
                        "few_shot_curve": 6, "context_attention": 6, "text_selectivity": 2, "few_data_encoders": 2,
-                       "few_data_summary": 1, "layer_hierarchy": 2, "all": 1}
+                       "few_data_summary": 1, "layer_hierarchy": 2, "rsa": 1, "all": 1}
 
 
 def test_shared_decoder_options_rerun_exactly_the_jobs_that_read_them(finished_nsd_run):
@@ -355,7 +360,9 @@ def test_an_unknown_subject_stops_the_plan(tmp_path, mini_root):
 
 
 def test_in_context_with_one_subject_is_a_clear_error(tmp_path):
-    proc = _run(tmp_path, {**_shipped_config(), "subjects": ["subj01"]}, "-n")
+    config = {**_shipped_config(), "subjects": ["subj01"]}
+    del config["rsa"]
+    proc = _run(tmp_path, config, "-n")
     assert proc.returncode != 0
     assert ("in_context.train_subjects: loso needs at least two subjects; subj01 has no other subject to train on"
             in proc.stdout + proc.stderr)
@@ -411,6 +418,13 @@ def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
         assert few_shot[0].startswith("method\tk\trepeat\troi") and len(few_shot) > 8
         retrieval = json.loads((tmp_path / f"results/{subject}/decoders/contrastive/retrieval.json").read_text())
         assert retrieval["n_candidates"] == retrieval["n_test"] == n_test and retrieval["chance"] == 1 / n_test
+    # RSA and tRSA of both subjects' ROIs against the Gabor bank (one RDM per analysis, ROI and model)
+    comparisons = read_table(tmp_path / "results/rsa/comparisons.tsv")
+    assert set(comparisons.analysis) == {"RSA", "tRSA 0.1-0.9", "tRSA 0-0.3"} and set(comparisons.model) == {
+        "gabor/energy"}
+    assert (comparisons.noise_ceiling_upper >= comparisons.noise_ceiling_lower).all()
+    identification = read_table(tmp_path / "results/rsa/identification.tsv")
+    assert (identification.n > 0).all() and len(identification) == 3 * 2
         assert retrieval["pretrained_on"] == [other]  # MindEye2, leave one subject out
         assert retrieval["training_sessions"] == (1 if subject == "subj02" else retrieval["sessions"])
         curves = pd.concat([read_table(tmp_path / f"results/{subject}/few_data/{models}.tsv")
@@ -448,6 +462,7 @@ def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
     assert "few_shot.png" in report and "context_attention.png" in report and "few_data.png" in report
     assert "reconstructions.png" in report and "decoding_metrics.png" in report
     assert "synthesis" in report and "responses.png" in report
+    assert "rsa_models.png" in report and "rsa_identification.png" in report and "rsa_rdms.png" in report
 
     # a custom voxel mask that holds none of the subject's voxels: one clear error, no partial output
     with h5py.File(tmp_path / "results/subj01/responses.h5") as f:
@@ -472,7 +487,7 @@ def test_nsd_mode_reads_an_nsd_copy_and_reports_bad_subjects(tmp_path, mini_root
     config = {**_shipped_config(), "dataset": "nsd", "data_root": str(mini_root), "subjects": ["subj03"],
               "backbones": {"gabor": {"type": "gabor"}}}  # each backbone type: the next test
     config["preprocess"].update(sessions=5, keep_trials=True)
-    del config["encoders"]["in_context"]  # one subject: nothing to meta-train on (tested above)
+    del config["encoders"]["in_context"], config["rsa"]  # one subject: nothing to meta-train on or compare
     config["encoders"]["ridge"]["layers"] = []
     config["decoders"] = {}  # decoders and synthesis are exercised by the demo run above
     del config["synthesis"]
@@ -506,6 +521,7 @@ def test_every_backbone_type_runs_the_encoders_and_the_layer_sweep(tmp_path, min
                  "gabor": {"type": "gabor"}, "stages": {"type": "mininsd_stages"}}
     config = {**_shipped_config(), "dataset": "nsd", "data_root": str(mini_root), "subjects": ["subj01"],
               "backbones": backbones, "decoders": {}}
+    del config["rsa"]  # one subject
     config["encoders"] = {"ridge": {**config["encoders"]["ridge"], "layers": "all"},
                           "transformer": {**config["encoders"]["transformer"], "epochs": 2}}  # on reduced tokens too
     del config["synthesis"]

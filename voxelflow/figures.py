@@ -402,3 +402,71 @@ def synthesis_responses(table: pd.DataFrame, image_sets: list[str]) -> Figure:
     axes[0, -1].legend(frameon=False, fontsize="x-small")
     fig.tight_layout()
     return fig
+
+
+def rdm_panels(rdms: dict[str, np.ndarray], order: np.ndarray, title: str) -> Figure:
+    """Square RDMs (name -> (n, n)) side by side, patterns in `order`, each scaled to its own rank percentiles so
+    that RDMs of different measures share one colour scale."""
+    columns = min(6, len(rdms))
+    rows = int(np.ceil(len(rdms) / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.3 * rows + 0.4), squeeze=False)
+    for ax, (name, rdm) in zip(axes.flat, rdms.items()):
+        square = rdm[np.ix_(order, order)]
+        upper = square[np.triu_indices(len(square), 1)]
+        ranks = np.searchsorted(np.sort(upper), square) / max(1, len(upper))
+        ax.imshow(ranks, cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_title(textwrap.shorten(name, 28), fontsize="small")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes.flat[len(rdms):]:
+        ax.set_visible(False)
+    fig.suptitle(title, fontsize="medium")
+    fig.tight_layout()
+    return fig
+
+
+def rsa_model_bars(table: pd.DataFrame) -> Figure:
+    """Model-ROI comparisons with noise ceilings: one panel per analysis (RSA, each tRSA threshold pair), ROIs on x,
+    a bar per model (mean ± bootstrap se over images), the noise ceiling as a grey band per ROI.
+    table: rows analysis, roi, model, mean, se, noise_ceiling_lower, noise_ceiling_upper."""
+    analyses = list(dict.fromkeys(table["analysis"]))
+    rois = list(dict.fromkeys(table["roi"]))
+    models = list(dict.fromkeys(table["model"]))
+    width = 0.8 / len(models)
+    fig, axes = plt.subplots(len(analyses), 1, figsize=(max(7, 0.9 * len(rois) * max(1, len(models) / 3)),
+                                                        2.8 * len(analyses)), squeeze=False, sharex=True)
+    for ax, analysis in zip(axes[:, 0], analyses):
+        part = table[table["analysis"] == analysis]
+        for r, roi in enumerate(rois):
+            ceiling = part[part["roi"] == roi].iloc[0]
+            ax.fill_between([r - 0.45, r + 0.45], ceiling["noise_ceiling_lower"], ceiling["noise_ceiling_upper"],
+                            color="grey", alpha=0.3, lw=0)
+        for m, model in enumerate(models):
+            rows = part[part["model"] == model].set_index("roi").reindex(rois)
+            x = np.arange(len(rois)) + (m - (len(models) - 1) / 2) * width
+            ax.bar(x, rows["mean"], width, yerr=rows["se"], label=model, capsize=1.5, alpha=0.85)
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.set_ylabel(f"{part['method'].iloc[0]} with brain RDM")
+        ax.set_title(analysis, fontsize="medium")
+    axes[-1, 0].set_xticks(np.arange(len(rois)), rois, rotation=30, ha="right")
+    axes[0, 0].legend(frameon=False, fontsize="x-small", title="grey: noise ceiling", title_fontsize="x-small",
+                      loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    return fig
+
+
+def identification_bars(table: pd.DataFrame) -> Figure:
+    """RSA against tRSA: accuracy of identifying the same ROI in another subject and agreement on the best model,
+    per analysis (mean ± binomial se), with chance. table: rows analysis, measure, accuracy, se, chance."""
+    measures = list(dict.fromkeys(table["measure"]))
+    fig, axes = plt.subplots(1, len(measures), figsize=(4.2 * len(measures), 3.4), squeeze=False)
+    for ax, measure in zip(axes[0], measures):
+        part = table[table["measure"] == measure]
+        ax.bar(np.arange(len(part)), part["accuracy"], yerr=part["se"], capsize=3, color="tab:blue", alpha=0.8)
+        ax.scatter(np.arange(len(part)), part["chance"], marker="_", s=400, color="black", label="chance", zorder=3)
+        ax.set_xticks(np.arange(len(part)), part["analysis"], rotation=20, ha="right")
+        ax.set_ylim(0, 1)
+        ax.set_title(measure, fontsize="medium")
+        ax.legend(frameon=False, fontsize="small")
+    fig.tight_layout()
+    return fig

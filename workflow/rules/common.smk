@@ -134,6 +134,8 @@ def final_outputs():
         outputs += expand(f"{in_context}/context_attention.png", subject=SUBJECTS, backbone=BACKBONES)
         outputs += expand(f"{in_context}/text_selectivity.png", subject=SUBJECTS, backbone=open_clip_backbones())
     outputs += expand("results/figures/layer_hierarchy-{backbone}.png", backbone=layer_sweep_backbones())
+    if "rsa" in config:
+        outputs += ["results/figures/rsa_models.png", "results/figures/rsa_identification.png"]
     if DECODERS:
         outputs.append("results/figures/decoding_metrics.png")
     if few_data_subjects():
@@ -379,6 +381,9 @@ try:
 except InputError as err:
     raise WorkflowError(str(err)) from None
 
+if "rsa" in config and len(SUBJECTS) < 2:
+    raise WorkflowError(f"config.yaml: rsa needs 2 or more subjects (noise ceilings and identification compare "
+                        f"subjects), but subjects lists {', '.join(SUBJECTS)}; delete the rsa block or add a subject")
 if config["decoders"].get("contrastive", {}).get("train_on") == "trials" and not config["preprocess"]["keep_trials"]:
     raise WorkflowError("config.yaml: decoders.contrastive.train_on: trials needs preprocess.keep_trials: true (the "
                         "single trials are kept in responses.h5 only then)")

@@ -150,3 +150,45 @@ rule layer_hierarchy:
         "../envs/voxelflow.yaml"
     script:
         "../scripts/plot_layer_hierarchy.py"
+
+
+rule rsa:
+    input:
+        responses=expand("results/{subject}/responses.h5", subject=SUBJECTS),
+        features=expand("results/features/{backbone}/{subject}.h5", backbone=BACKBONES, subject=SUBJECTS),
+    output:
+        comparisons="results/rsa/comparisons.tsv",
+        identification="results/rsa/identification.tsv",
+        rdms=report(
+            "results/figures/rsa_rdms.png",
+            caption="../report/rsa_rdms.rst",
+            category="RSA",
+            labels={"figure": "RDMs"},
+        ),
+        models=report(
+            "results/figures/rsa_models.png",
+            caption="../report/rsa_models.rst",
+            category="RSA",
+            labels={"figure": "model comparisons"},
+        ),
+        identification_figure=report(
+            "results/figures/rsa_identification.png",
+            caption="../report/rsa_identification.rst",
+            category="RSA",
+            labels={"figure": "RSA vs tRSA identification"},
+        ),
+    params:
+        rsa=config.get("rsa", {}),
+        subjects=SUBJECTS,
+        backbones=BACKBONES,
+        rois=config["rois"],
+    log:
+        "logs/figures/rsa.log",
+    benchmark:
+        "logs/benchmarks/figures/rsa.tsv"
+    resources:
+        **job_size("rsa"),
+    conda:
+        "../envs/voxelflow.yaml"
+    script:
+        "../scripts/rsa_analysis.py"

@@ -28,6 +28,9 @@ JOB_SIZES = {
     # 9,000 x 16 x 768 float32 is 0.4 GB) and the responses (0.6 GB)
     "sweep_ridge_layers": {"demo": (2500, 5), "nsd": (24000, 240)},
     "layer_hierarchy": {"demo": (2000, 5), "nsd": (4000, 30)},
+    # 1,000 shared images: every layer's test features (a ViT-B's 197 x 768 tokens x 1,000 float32: 0.6 GB) and
+    # RDMs of 499,500 pairs, compared in every bootstrap sample (200) for each analysis, ROI and layer
+    "rsa": {"demo": (2000, 5), "nsd": (16000, 240)},
     "fit_transformer": {"demo": (2000, 5), "nsd": (32000, 480)},
     "transformer_routing": {"demo": (2500, 5), "nsd": (32000, 30)},
     # the other subjects' responses and features (7 x 0.6 GB + 7 x 0.3 GB)

@@ -1,0 +1,158 @@
+"""Representational geometry of ROIs and models with rsatoolbox: RDMs, model comparisons with noise ceilings,
+the geo-topological family (topological RSA, Lin & Kriegeskorte), and ROI identification across subjects.
+
+RDMs are over the test images every subject saw (NSD's shared images). Brain RDMs: correlation distance between
+the ROI's trial-averaged response patterns (the response store keeps single trials of training images only, so
+cross-validated distances over the test images' repeats are not available). Model RDMs: correlation distance
+between a layer's features, tokens flattened. A geo-topological transform (`rsatoolbox.rdm.geotopological_transform`)
+sets dissimilarities below the `low` quantile of an RDM to 0, above the `up` quantile to 1, linear between; (0, 1)
+is a min-max rescaling, i.e. plain RSA for correlation-based comparisons.
+"""
+
+from __future__ import annotations
+
+import logging
+from copy import deepcopy
+
+import numpy as np
+import pandas as pd
+from rsatoolbox.data import Dataset
+from rsatoolbox.inference import eval_bootstrap_pattern
+from rsatoolbox.model import ModelFixed
+from rsatoolbox.rdm import RDMs, calc_rdm, compare, concat, geotopological_transform
+
+from voxelflow.errors import InputError
+from voxelflow.responses import ResponseSet
+
+log = logging.getLogger(__name__)
+
+
+def shared_test_images(responses: list[ResponseSet]) -> np.ndarray:
+    """(n,) sorted ids of the test images every subject has; an error naming the subjects when fewer than 3."""
+    ids = np.unique(responses[0].image_ids[responses[0].is_test])
+    for data in responses[1:]:
+        ids = np.intersect1d(ids, data.image_ids[data.is_test])
+    if len(ids) < 3:
+        raise InputError(f"RSA needs at least 3 test images common to {', '.join(r.subject for r in responses)}; "
+                         f"they share {len(ids)}")
+    return ids
+
+
+def _rdm(patterns: np.ndarray, image_ids: np.ndarray, descriptors: dict) -> RDMs:
+    """Correlation-distance RDM of patterns (n_images, n_channels), pattern descriptor `image`."""
+    dataset = Dataset(patterns.reshape(len(patterns), -1).astype(np.float64), descriptors=descriptors,
+                      obs_descriptors={"image": image_ids})
+    return calc_rdm(dataset, method="correlation", descriptor="image")
+
+
+def roi_rdms(responses: ResponseSet, rois: list[str], image_ids: np.ndarray) -> RDMs:
+    """One RDM per ROI of `rois` holding voxels (rdm descriptors `roi`, `subject`) over `image_ids`."""
+    rows = np.searchsorted(responses.image_ids, image_ids)
+    patterns = responses.responses[rows]
+    masks = responses.rois.present(rois, responses.subject)
+    return concat([_rdm(patterns[:, mask], image_ids, {"roi": roi, "subject": responses.subject})
+                   for roi, mask in masks.items() if mask.sum() >= 2])
+
+
+def model_rdms(features: dict[str, np.ndarray], image_ids: np.ndarray) -> RDMs:
+    """One RDM per model (name -> features (n_images, ...) in `image_ids` order), rdm descriptor `model`."""
+    return concat([_rdm(values, image_ids, {"model": name}) for name, values in features.items()])
+
+
+def geotopological(rdms: RDMs, low: float, up: float) -> RDMs:
+    """Each RDM geo-topologically transformed at its own `low` and `up` quantiles (rsatoolbox's transform
+    takes the quantiles over all RDMs it is given, so it is applied one RDM at a time, and on a copy: it
+    overwrites the dissimilarities it is given)."""
+    if not 0 <= low < up <= 1:
+        raise InputError(f"geo-topological thresholds need 0 <= low < up <= 1, got ({low}, {up})")
+    return concat([geotopological_transform(deepcopy(rdms[i]), low, up) for i in range(rdms.n_rdm)])
+
+
+def transformed(rdms: RDMs, thresholds: tuple[float, float] | None) -> RDMs:
+    """`rdms` as they are (None: RSA) or geo-topologically transformed at thresholds (low, up) (tRSA)."""
+    return rdms if thresholds is None else geotopological(rdms, *thresholds)
+
+
+def compare_models(brain: RDMs, models: RDMs, method: str = "corr", n_bootstrap: int = 200,
+                   seed: int = 0) -> pd.DataFrame:
+    """How well each model RDM matches an ROI's RDMs (one per subject): rows model, mean (the comparison averaged
+    over subjects), se (bootstrap over images), noise_ceiling_lower, noise_ceiling_upper (rsatoolbox's
+    leave-one-subject-out and all-subjects ceilings)."""
+    np.random.seed(seed)  # rsatoolbox's bootstrap draws from numpy's global generator
+    candidates = [ModelFixed(name, models[i]) for i, name in enumerate(models.rdm_descriptors["model"])]
+    result = eval_bootstrap_pattern(candidates, brain, method=method, N=n_bootstrap, pattern_descriptor="image",
+                                    boot_noise_ceil=False)
+    lower, upper = np.asarray(result.noise_ceiling, dtype=np.float64)[:2].reshape(2, -1)[:, 0]
+    return pd.DataFrame({"model": models.rdm_descriptors["model"], "mean": result.get_means(),
+                         "se": result.get_sem(), "noise_ceiling_lower": lower, "noise_ceiling_upper": upper})
+
+
+def roi_identification(rdms_by_subject: dict[str, RDMs], method: str = "corr") -> pd.DataFrame:
+    """For every ordered pair of subjects (a, b) and ROI of a: is b's most similar ROI RDM the same ROI? Rows
+    subject, other, roi, identified (bool), best_match. Chance: 1 / number of ROIs both subjects have."""
+    rows = []
+    for a, rdms_a in rdms_by_subject.items():
+        for b, rdms_b in rdms_by_subject.items():
+            if a == b:
+                continue
+            rois_b = list(rdms_b.rdm_descriptors["roi"])
+            similarity = compare(rdms_a, rdms_b, method=method)  # (rois of a, rois of b)
+            for i, roi in enumerate(rdms_a.rdm_descriptors["roi"]):
+                if roi in rois_b:
+                    best = rois_b[int(np.nanargmax(similarity[i]))]
+                    rows.append({"subject": a, "other": b, "roi": roi, "identified": best == roi,
+                                 "best_match": best, "chance": 1 / len(rois_b)})
+    return pd.DataFrame(rows)
+
+
+def rdm_order(rdm: RDMs) -> np.ndarray:
+    """An order of the patterns that puts similar ones together (average-linkage clustering's leaves)."""
+    from scipy.cluster.hierarchy import leaves_list, linkage
+
+    return leaves_list(linkage(rdm.get_vectors()[0], method="average"))
+
+
+def analyses(thresholds: list) -> list[tuple[str, tuple[float, float] | None]]:
+    """RSA, then one tRSA per geo-topological (low, up) pair: [(label, thresholds or None)]."""
+    return [("RSA", None)] + [(f"tRSA {low:g}-{up:g}", (float(low), float(up))) for low, up in thresholds]
+
+
+def rsa_tables(rdms_by_subject: dict[str, RDMs], models: RDMs, thresholds: list, method: str = "corr",
+               n_bootstrap: int = 200) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every analysis (RSA and each tRSA) of every ROI against every model, and the identification summary.
+
+    comparisons: rows analysis, method, roi, model, mean, se, noise_ceiling_lower, noise_ceiling_upper (ROIs held by
+    at least 2 subjects). identification: rows analysis, measure ("same ROI in another subject": is the other
+    subject's most similar ROI RDM the same ROI; "same best model in another subject": do both subjects' RDMs of
+    the ROI pick the same best-matching model), accuracy, se (binomial), chance, n (ordered subject pairs x ROIs).
+    """
+    comparisons, identification = [], []
+    rois = list(dict.fromkeys(roi for r in rdms_by_subject.values() for roi in r.rdm_descriptors["roi"]))
+    for label, chosen in analyses(thresholds):
+        brain = {s: transformed(r, chosen) for s, r in rdms_by_subject.items()}
+        model_rdms_t = transformed(models, chosen)
+        best_model = {}
+        for roi in rois:
+            held = [r.subset("roi", roi) for r in brain.values() if roi in r.rdm_descriptors["roi"]]
+            if len(held) < 2:
+                log.warning("RSA: %s is held by fewer than 2 subjects; no noise ceiling, left out", roi)
+                continue
+            table = compare_models(concat(held), model_rdms_t, method, n_bootstrap)
+            comparisons.append(table.assign(analysis=label, method=method, roi=roi))
+            for subject, r in brain.items():
+                if roi in r.rdm_descriptors["roi"]:
+                    scores = compare(r.subset("roi", roi), model_rdms_t, method=method)[0]
+                    best_model[subject, roi] = model_rdms_t.rdm_descriptors["model"][int(np.nanargmax(scores))]
+        same_roi = roi_identification(brain, method)
+        agree = [best_model[a, roi] == best_model[b, roi] for (a, roi) in best_model for (b, other) in best_model
+                 if a != b and other == roi]
+        for measure, hits, chance in [("same ROI in another subject", same_roi["identified"].to_numpy(),
+                                       float(same_roi["chance"].mean())),
+                                      ("same best model in another subject", np.array(agree), 1 / models.n_rdm)]:
+            n = len(hits)
+            accuracy = float(hits.mean()) if n else float("nan")
+            identification.append({"analysis": label, "measure": measure, "accuracy": accuracy,
+                                   "se": float(np.sqrt(accuracy * (1 - accuracy) / n)) if n else float("nan"),
+                                   "chance": chance, "n": n})
+    columns = ["analysis", "method", "roi", "model", "mean", "se", "noise_ceiling_lower", "noise_ceiling_upper"]
+    return pd.concat(comparisons, ignore_index=True)[columns], pd.DataFrame(identification)
