@@ -418,13 +418,6 @@ def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
         assert few_shot[0].startswith("method\tk\trepeat\troi") and len(few_shot) > 8
         retrieval = json.loads((tmp_path / f"results/{subject}/decoders/contrastive/retrieval.json").read_text())
         assert retrieval["n_candidates"] == retrieval["n_test"] == n_test and retrieval["chance"] == 1 / n_test
-    # RSA and tRSA of both subjects' ROIs against the Gabor bank (one RDM per analysis, ROI and model)
-    comparisons = read_table(tmp_path / "results/rsa/comparisons.tsv")
-    assert set(comparisons.analysis) == {"RSA", "tRSA 0.1-0.9", "tRSA 0-0.3"} and set(comparisons.model) == {
-        "gabor/energy"}
-    assert (comparisons.noise_ceiling_upper >= comparisons.noise_ceiling_lower).all()
-    identification = read_table(tmp_path / "results/rsa/identification.tsv")
-    assert (identification.n > 0).all() and len(identification) == 3 * 2
         assert retrieval["pretrained_on"] == [other]  # MindEye2, leave one subject out
         assert retrieval["training_sessions"] == (1 if subject == "subj02" else retrieval["sessions"])
         curves = pd.concat([read_table(tmp_path / f"results/{subject}/few_data/{models}.tsv")
@@ -454,6 +447,13 @@ def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
         "mindeye2": ["subj01", "subj02", "mean"], "voxelflow": ["subj01", "subj02", "mean"]}
     assert set(summary.loc[summary["protocol"] == "mindeye2", "images"]) == {"blend 0.75/0.25"}
 
+    # RSA and tRSA of both subjects' ROIs against the Gabor bank (one RDM per analysis, ROI and model)
+    comparisons = read_table(tmp_path / "results/rsa/comparisons.tsv")
+    assert set(comparisons.analysis) == {"RSA", "tRSA 0.1-0.9", "tRSA 0-0.3"} and set(comparisons.model) == {
+        "gabor/energy"}
+    assert (comparisons.noise_ceiling_upper >= comparisons.noise_ceiling_lower).all()
+    identification = read_table(tmp_path / "results/rsa/identification.tsv")
+    assert (identification.n > 0).all() and len(identification) == 3 * 2
     proc = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"),
                            "--report", "report.html"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
