@@ -82,3 +82,14 @@ def test_rsa_tables_hold_every_analysis_roi_and_model_and_the_identification_sum
     assert (same_roi.n == 96).all() and (same_roi.accuracy > 0.5).all()
     best_model = identification[identification.measure == "same best model in another subject"]
     assert (best_model.accuracy > 0.9).all() and np.allclose(best_model.chance, 0.5)  # the planted stage, always
+
+
+def test_one_model_and_one_roi_keep_their_names(study):
+    brain, models = study
+    single = models.subset("model", "category_templates")
+    assert list(single.rdm_descriptors["model"]) == ["category_templates"]
+    faces = {s: r.subset("roi", "floc-faces") for s, r in brain.items()}
+    comparisons, identification = rsa.rsa_tables(faces, single, [[0.1, 0.9]], n_bootstrap=5)
+    assert set(comparisons.roi) == {"floc-faces"} and set(comparisons.model) == {"category_templates"}
+    assert list(rsa.model_rdms({"m": np.random.default_rng(0).random((5, 3))}, np.arange(5)).rdm_descriptors[
+        "model"]) == ["m"]

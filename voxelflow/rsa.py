@@ -38,11 +38,13 @@ def shared_test_images(responses: list[ResponseSet]) -> np.ndarray:
     return ids
 
 
-def _rdm(patterns: np.ndarray, image_ids: np.ndarray, descriptors: dict) -> RDMs:
-    """Correlation-distance RDM of patterns (n_images, n_channels), pattern descriptor `image`."""
-    dataset = Dataset(patterns.reshape(len(patterns), -1).astype(np.float64), descriptors=descriptors,
-                      obs_descriptors={"image": image_ids})
-    return calc_rdm(dataset, method="correlation", descriptor="image")
+def _rdm(patterns: np.ndarray, image_ids: np.ndarray, labels: dict) -> RDMs:
+    """Correlation-distance RDM of patterns (n_images, n_channels), pattern descriptor `image`, and `labels` as its
+    rdm descriptors (set here: `concat` keeps a dataset descriptor that all its RDMs share out of them)."""
+    dataset = Dataset(patterns.reshape(len(patterns), -1).astype(np.float64), obs_descriptors={"image": image_ids})
+    rdm = calc_rdm(dataset, method="correlation", descriptor="image")
+    rdm.rdm_descriptors.update({key: [value] for key, value in labels.items()})
+    return rdm
 
 
 def roi_rdms(responses: ResponseSet, rois: list[str], image_ids: np.ndarray) -> RDMs:
@@ -50,13 +52,18 @@ def roi_rdms(responses: ResponseSet, rois: list[str], image_ids: np.ndarray) -> 
     rows = np.searchsorted(responses.image_ids, image_ids)
     patterns = responses.responses[rows]
     masks = responses.rois.present(rois, responses.subject)
-    return concat([_rdm(patterns[:, mask], image_ids, {"roi": roi, "subject": responses.subject})
+    return _stack([_rdm(patterns[:, mask], image_ids, {"roi": roi, "subject": responses.subject})
                    for roi, mask in masks.items() if mask.sum() >= 2])
 
 
 def model_rdms(features: dict[str, np.ndarray], image_ids: np.ndarray) -> RDMs:
     """One RDM per model (name -> features (n_images, ...) in `image_ids` order), rdm descriptor `model`."""
-    return concat([_rdm(values, image_ids, {"model": name}) for name, values in features.items()])
+    return _stack([_rdm(values, image_ids, {"model": name}) for name, values in features.items()])
+
+
+def _stack(rdms: list[RDMs]) -> RDMs:
+    """Several RDMs as one object (rsatoolbox's `concat` of a single RDM drops its rdm descriptors)."""
+    return rdms[0] if len(rdms) == 1 else concat(rdms)
 
 
 def geotopological(rdms: RDMs, low: float, up: float) -> RDMs:
@@ -65,7 +72,12 @@ def geotopological(rdms: RDMs, low: float, up: float) -> RDMs:
     overwrites the dissimilarities it is given)."""
     if not 0 <= low < up <= 1:
         raise InputError(f"geo-topological thresholds need 0 <= low < up <= 1, got ({low}, {up})")
-    return concat([geotopological_transform(deepcopy(rdms[i]), low, up) for i in range(rdms.n_rdm)])
+    out = deepcopy(rdms)
+    vectors = rdms.get_vectors()
+    out.dissimilarities = np.stack([geotopological_transform(RDMs(vectors[i:i + 1].copy()), low, up).get_vectors()[0]
+                                    for i in range(rdms.n_rdm)])
+    out.dissimilarity_measure = f"geo-topological ({low:g}, {up:g}) {rdms.dissimilarity_measure}"
+    return out
 
 
 def transformed(rdms: RDMs, thresholds: tuple[float, float] | None) -> RDMs:
@@ -137,7 +149,7 @@ def rsa_tables(rdms_by_subject: dict[str, RDMs], models: RDMs, thresholds: list,
             if len(held) < 2:
                 log.warning("RSA: %s is held by fewer than 2 subjects; no noise ceiling, left out", roi)
                 continue
-            table = compare_models(concat(held), model_rdms_t, method, n_bootstrap)
+            table = compare_models(_stack(held), model_rdms_t, method, n_bootstrap)
             comparisons.append(table.assign(analysis=label, method=method, roi=roi))
             for subject, r in brain.items():
                 if roi in r.rdm_descriptors["roi"]:

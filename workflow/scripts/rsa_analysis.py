@@ -1,7 +1,6 @@
 """Snakemake glue: RSA and topological RSA of every ROI against every backbone layer, ROI identification across
 subjects, and their figures (rule rsa)."""
 
-from rsatoolbox.rdm import concat
 
 from voxelflow import figures, rsa
 from voxelflow.encoders.features import feature_layers, load_features
@@ -27,7 +26,7 @@ def main(smk) -> None:
     write_table(identification, smk.output.identification, float_format="%.4f")
 
     first = brain[subjects[0]]
-    order = rsa.rdm_order(concat([first[i] for i in range(first.n_rdm)]).mean() if first.n_rdm > 1 else first)
+    order = rsa.rdm_order(first.mean() if first.n_rdm > 1 else first)
     panels = {f"{subjects[0]} {roi}": first.subset("roi", roi).get_matrices()[0]
               for roi in first.rdm_descriptors["roi"]}
     panels.update({name: models.subset("model", name).get_matrices()[0] for name in models.rdm_descriptors["model"]})
