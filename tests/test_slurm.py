@@ -27,7 +27,7 @@ def _config(workdir: Path) -> dict:
                            "fewer_sessions": {}, "grid": [18, 22, 14]},
                   encoders={"ridge": config["encoders"]["ridge"]}, decoders={}, rois=["V1", "floc-faces"],
                   device="auto")  # torch rules ask for the node's (fake) GPU; torch falls back to the CPU
-    del config["synthesis"], config["rsa"]
+    del config["synthesis"], config["rsa"], config["captions"]
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     return config
 

@@ -49,7 +49,7 @@ RULES = ("make_mininsd", "preprocess_subject", "extract_features", "fit_ridge", 
          "few_shot_curve", "context_attention", "text_selectivity", "fit_contrastive", "fit_prior", "fit_low_level",
          "train_generator", "reconstruct", "score_reconstructions", "decoding_summary", "synthesize", "synthesis_grid",
          "score_synthesis", "pretrain_shared_decoder", "few_data_decoders", "few_data_encoders", "few_data_summary",
-         "summarize_encoder", "sweep_ridge_layers", "layer_hierarchy", "rsa")
+         "summarize_encoder", "sweep_ridge_layers", "layer_hierarchy", "rsa", "caption_voxels")
 
 
 def test_dry_run_plans_the_jobs_per_subject_and_backbone(tmp_path):
@@ -67,8 +67,8 @@ def test_dry_run_plans_the_jobs_per_subject_and_backbone(tmp_path):
                     # layer sweep (ridge.layers: all): the backbones with several layers, stages and tiny-clip
                     # (layer: all), per subject; one hierarchy figure per backbone over all subjects
                     "sweep_ridge_layers": 8, "layer_hierarchy": 2,
-                    # RSA and tRSA of every ROI against every backbone layer, all subjects together
-                    "rsa": 1,
+                    # RSA and tRSA of every ROI against every backbone layer, all subjects together; voxel captions
+                    "rsa": 1, "caption_voxels": 4,
                     # decoders: one target backbone; one generator for all subjects
                     "fit_contrastive": 4, "fit_prior": 4, "fit_low_level": 4, "train_generator": 1,
                     "reconstruct": 4, "score_reconstructions": 4, "decoding_summary": 1,
@@ -150,6 +150,10 @@ def test_bad_synthesis_config_is_a_clear_error(tmp_path, change, message):
     (lambda c: (c.update(subjects=["subj01"]), c["encoders"].pop("in_context")),
      "config.yaml: rsa needs 2 or more subjects (noise ceilings and identification compare subjects), but subjects "
      "lists subj01"),
+    (lambda c: c["captions"].update(backbone="clip"),
+     "config.yaml: captions reads the ridge encoder on 'clip', but the config fits"),
+    (lambda c: c["captions"].update(captioner="/weights/clipcap"),
+     "config.yaml: captions.captioner: /weights/clipcap is not a folder"),
     (lambda c: c["encoders"]["ridge"].update(layers=["gabor", "dino"]),
      "config.yaml: encoders.ridge.layers names 'dino', which is not among backbones (gabor, stages)"),
     (lambda c: c.update(subjects=["subj01", "subj05"]),
@@ -252,7 +256,7 @@ def test_adding_a_subject_plans_only_its_jobs_and_the_pooled_ones(finished_nsd_r
                    "few_shot_curve": 3, "context_attention": 3, "text_selectivity": 1, "fit_contrastive": 1,
                    "fit_prior": 1, "fit_low_level": 1, "reconstruct": 1, "score_reconstructions": 1, "synthesize": 6,
                    "synthesis_grid": 6, "pretrain_shared_decoder": 1, "few_data_decoders": 1, "few_data_encoders": 1,
-                   "score_synthesis": 1, "summarize_encoder": 9, "sweep_ridge_layers": 2}
+                   "score_synthesis": 1, "summarize_encoder": 9, "sweep_ridge_layers": 2, "caption_voxels": 1}
     # by design pooled: the leave-one-out networks of subj01/02 now include subj03 (and their in-context jobs
     # follow), subj03's own network, the group figures; the demo generator pools every subject's training images,
     # so every subject's reconstructions and syntheses are redrawn
@@ -488,6 +492,7 @@ def test_nsd_mode_reads_an_nsd_copy_and_reports_bad_subjects(tmp_path, mini_root
               "backbones": {"gabor": {"type": "gabor"}}}  # each backbone type: the next test
     config["preprocess"].update(sessions=5, keep_trials=True)
     del config["encoders"]["in_context"], config["rsa"]  # one subject: nothing to meta-train on or compare
+    del config["captions"]  # (on the stages backbone, tested in the next test)
     config["encoders"]["ridge"]["layers"] = []
     config["decoders"] = {}  # decoders and synthesis are exercised by the demo run above
     del config["synthesis"]
@@ -528,6 +533,7 @@ def test_every_backbone_type_runs_the_encoders_and_the_layer_sweep(tmp_path, min
     targets = [f"results/subj01/encoders/{encoder}/{name}/summary.json" for name in backbones
                for encoder in ("ridge", "transformer")]
     targets += [f"results/figures/layer_hierarchy-{name}.png" for name in ("clip", "dino", "resnet", "stages")]
+    targets.append("results/subj01/captions/words.tsv")  # the stand-in captioner reads this mini-NSD's truth
     proc = _run(tmp_path, config, *targets)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for target in targets[:2 * len(backbones)]:
@@ -541,6 +547,8 @@ def test_every_backbone_type_runs_the_encoders_and_the_layer_sweep(tmp_path, min
     for early, category in [("V1", "floc-faces"), ("V2", "floc-places")]:  # the known answer, through the DAG
         assert table[early, "contrast_energy"] > table[early, "category_templates"]
         assert table[category, "category_templates"] > table[category, "contrast_energy"]
+    words = read_table(tmp_path / "results/subj01/captions/words.tsv")
+    assert words[words.roi == "floc-places"].iloc[0]["word"] == "place"
     report = tmp_path / "report.html"
     proc = _run(tmp_path, config, *targets, "--report", str(report))
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -470,3 +470,19 @@ def identification_bars(table: pd.DataFrame) -> Figure:
         ax.legend(frameon=False, fontsize="small")
     fig.tight_layout()
     return fig
+
+
+def caption_words(words: pd.DataFrame, subject: str) -> Figure:
+    """BrainSCUBA's figure: the most frequent caption words of each ROI's voxels (share of its captions), one
+    panel per ROI. words: rows of `voxel_captions.word_counts`."""
+    rois = list(dict.fromkeys(words["roi"]))
+    fig, axes = plt.subplots(1, max(1, len(rois)), figsize=(2.8 * max(1, len(rois)), 3.2), squeeze=False)
+    for ax, roi in zip(axes[0], rois):
+        part = words[words["roi"] == roi].head(8).iloc[::-1]
+        ax.barh(part["word"], part["share"], color="tab:purple", alpha=0.8)
+        ax.set_xlim(0, 1)
+        ax.set_title(roi, fontsize="medium")
+        ax.set_xlabel("share of voxel captions")
+    fig.suptitle(f"{subject}: words in the captions of each ROI's voxels (BrainSCUBA)", fontsize="medium")
+    fig.tight_layout()
+    return fig

@@ -112,6 +112,43 @@ def layer_sweep_backbones():
     return list(chosen)
 
 
+def caption_inputs(wildcards):
+    """Inputs of caption_voxels: the ridge encoder on captions.backbone, its scores, the responses and features,
+    and the mini-NSD's truth for the stand-in captioner (captioner: categories)."""
+    backbone = config["captions"]["backbone"]
+    inputs = {
+        "model": f"results/{wildcards.subject}/encoders/ridge/{backbone}/model.h5",
+        "scores": f"results/{wildcards.subject}/encoders/ridge/{backbone}/scores.h5",
+        "responses": f"results/{wildcards.subject}/responses.h5",
+        "features": f"results/features/{backbone}/{wildcards.subject}.h5",
+    }
+    if config["captions"]["captioner"] == "categories":
+        inputs["truth"] = mininsd_outputs()["truth"]
+    return inputs
+
+
+def check_captions():
+    """captions: a ridge encoder on a configured backbone; the stand-in captioner only on the mini-NSD; the
+    captioner folder exists."""
+    captions = config.get("captions")
+    if captions is None:
+        return
+    if "ridge" not in ENCODERS or captions["backbone"] not in BACKBONES:
+        raise InputError(f"config.yaml: captions reads the ridge encoder on {captions['backbone']!r}, but the config "
+                         f"fits {', '.join(ENCODERS)} on {', '.join(BACKBONES)}")
+    if captions["captioner"] == "categories":
+        truth = mininsd_outputs()["truth"]
+        if config["dataset"] != "demo" and not Path(truth).is_file():
+            raise InputError(f"config.yaml: captions.captioner: categories is the mini-NSD's stand-in: it reads the "
+                             f"planted image categories ({truth}), which this study lacks; give a captioner folder")
+    elif not Path(captions["captioner"]).is_dir():
+        raise InputError(f"config.yaml: captions.captioner: {captions['captioner']} is not a folder (a causal LM "
+                         "and its prefix map; weights are never downloaded)")
+    for path in captions.get("extra_features", []):
+        if not Path(path).is_file():
+            raise InputError(f"config.yaml: captions.extra_features: {path} does not exist")
+
+
 def encoder_summaries():
     """Summary JSON of every (subject, encoder, backbone)."""
     return expand("results/{subject}/encoders/{encoder}/{backbone}/summary.json",
@@ -136,6 +173,8 @@ def final_outputs():
     outputs += expand("results/figures/layer_hierarchy-{backbone}.png", backbone=layer_sweep_backbones())
     if "rsa" in config:
         outputs += ["results/figures/rsa_models.png", "results/figures/rsa_identification.png"]
+    if "captions" in config:
+        outputs += expand("results/{subject}/figures/caption_words.png", subject=SUBJECTS)
     if DECODERS:
         outputs.append("results/figures/decoding_metrics.png")
     if few_data_subjects():
@@ -378,6 +417,7 @@ try:
     check_roi_names()
     check_config_paths()
     check_shared_decoder()
+    check_captions()
 except InputError as err:
     raise WorkflowError(str(err)) from None
 

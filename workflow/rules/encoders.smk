@@ -232,3 +232,31 @@ rule text_selectivity:
         "../envs/voxelflow.yaml"
     script:
         "../scripts/text_selectivity.py"
+
+
+rule caption_voxels:
+    input:
+        unpack(caption_inputs),
+    output:
+        captions="results/{subject}/captions/captions.tsv",
+        words="results/{subject}/captions/words.tsv",
+        figure=report(
+            "results/{subject}/figures/caption_words.png",
+            caption="../report/caption_words.rst",
+            category="Encoding",
+            subcategory="{subject}",
+            labels={"figure": "voxel captions (BrainSCUBA)"},
+        ),
+    params:
+        captions=config.get("captions", {}),
+        device=config["device"],
+    log:
+        "logs/{subject}/captions.log",
+    benchmark:
+        "logs/benchmarks/{subject}/captions.tsv"
+    resources:
+        **job_size("caption_voxels"),
+    conda:
+        "../envs/voxelflow.yaml"
+    script:
+        "../scripts/caption_voxels.py"

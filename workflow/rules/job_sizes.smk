@@ -31,6 +31,8 @@ JOB_SIZES = {
     # 1,000 shared images: every layer's test features (a ViT-B's 197 x 768 tokens x 1,000 float32: 0.6 GB) and
     # RDMs of 499,500 pairs, compared in every bootstrap sample (200) for each analysis, ROI and layer
     "rsa": {"demo": (2000, 5), "nsd": (16000, 240)},
+    # the subject's 9,000 training embeddings (9,000 x 768) and a GPT-2 captioner decoding a few hundred captions
+    "caption_voxels": {"demo": (2000, 5), "nsd": (8000, 60)},
     "fit_transformer": {"demo": (2000, 5), "nsd": (32000, 480)},
     "transformer_routing": {"demo": (2500, 5), "nsd": (32000, 30)},
     # the other subjects' responses and features (7 x 0.6 GB + 7 x 0.3 GB)
