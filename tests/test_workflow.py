@@ -391,6 +391,7 @@ def test_config_typo_stops_before_any_job(tmp_path):
 def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
     config = {**_full_demo_config(), "subjects": ["subj01", "subj02"], "mininsd": SMALL_MININSD,
               "backbones": {"gabor": {"type": "gabor"}}}
+    config["captions"].update(backbone="gabor", top_voxels=20)  # BrainSCUBA's captions on the Gabor bank's ridge
     config["encoders"]["in_context"].update(steps=60, eval_every=30, context_max=20, n_query=10,
                                             few_shot={"ks": [10, "all"], "repeats": 1})
     config["decoders"]["contrastive"].update(hidden=64, projector_hidden=64, epochs=4, batch_size=16)
@@ -458,6 +459,9 @@ def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
     assert (comparisons.noise_ceiling_upper >= comparisons.noise_ceiling_lower).all()
     identification = read_table(tmp_path / "results/rsa/identification.tsv")
     assert (identification.n > 0).all() and len(identification) == 3 * 2
+    captions = read_table(tmp_path / "results/subj01/captions/captions.tsv")
+    assert set(captions.roi) <= set(config["captions"]["rois"]) and len(captions) <= 4 * 20
+    assert set(captions.caption) <= {"face", "body", "place", "word", "food"}
     proc = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"),
                            "--report", "report.html"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -467,6 +471,7 @@ def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
     assert "reconstructions.png" in report and "decoding_metrics.png" in report
     assert "synthesis" in report and "responses.png" in report
     assert "rsa_models.png" in report and "rsa_identification.png" in report and "rsa_rdms.png" in report
+    assert "caption_words.png" in report
 
     # a custom voxel mask that holds none of the subject's voxels: one clear error, no partial output
     with h5py.File(tmp_path / "results/subj01/responses.h5") as f:
