@@ -55,9 +55,8 @@ def run_child_step(brick: Path, model: str, option: str, batch: int, device_name
 
     from voxelflow.devices import resolve_device
     from voxelflow.encoders.backbones import build_backbone
-    from voxelflow.encoders.features import extract_features
+    from voxelflow.encoders.features import embed_layers, extract_features
     from voxelflow.encoders.token_reduction import TokenReduction
-    from voxelflow.toolkit.tensor_images import images_to_tensor
 
     device = resolve_device(device_name)
     backbone = build_backbone(model, MODELS[model][1]).to(device).eval()
@@ -66,11 +65,9 @@ def run_child_step(brick: Path, model: str, option: str, batch: int, device_name
     ids = np.arange(len(images))
 
     def forward(batch_images):
-        with torch.no_grad(), torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
-            pooled, layers = backbone.forward_layers(images_to_tensor(batch_images, device))
+        embed_layers(backbone, batch_images, device)
         if device.type == "cuda":
             torch.cuda.synchronize()
-        return pooled, layers
 
     forward(images[:batch])  # warm-up: first allocations and kernel choices, for both measurements
     start = time.perf_counter()

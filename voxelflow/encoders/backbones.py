@@ -87,12 +87,17 @@ class ImagePreprocess(nn.Module):
                 f"mean {self.mean.flatten().tolist()}, std {self.std.flatten().tolist()}")
 
 
+def check_weights_file(path: str | None) -> None:
+    """One clear error when a backbone's local weights file `path` (None: random weights) does not exist."""
+    if path is not None and not Path(path).is_file():
+        raise InputError(f"backbone weights {path} do not exist (weights are never downloaded)")
+
+
 def create_clip(model: str, pretrained: str | None = None, seed: int = 0) -> nn.Module:
     """An open_clip model (both towers) from a local weights file, or randomly initialised with `seed`."""
     if model not in open_clip.list_models():
         raise InputError(f"unknown open_clip model {model!r}; known: {', '.join(open_clip.list_models()[:12])}, ...")
-    if pretrained is not None and not Path(pretrained).is_file():
-        raise InputError(f"backbone weights {pretrained} do not exist (weights are never downloaded)")
+    check_weights_file(pretrained)
     torch.manual_seed(seed)
     try:
         return open_clip.create_model(model, pretrained=pretrained, load_weights=pretrained is not None)

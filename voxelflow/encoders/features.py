@@ -21,7 +21,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 import torch
-from torch import nn
 from tqdm import tqdm
 
 from voxelflow.devices import resolve_device
@@ -49,14 +48,21 @@ class Features:
         return self.tokens if tokens else self.pooled
 
 
-def embed_batch(backbone: nn.Module, images: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def embed_layers(backbone: Backbone, images: np.ndarray, device: torch.device
+                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """One batch (b, H, W, 3) uint8 or float in [0, 1] through `backbone` (on `device`, in eval mode) -> pooled
-    (b, d) and tokens (b, t, d_tokens); float16 autocast on CUDA, float32 on the CPU."""
+    (b, d) and {layer: tokens (b, t, d_layer)}; float16 autocast on CUDA, float32 on the CPU."""
     with torch.no_grad(), torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
-        return backbone(images_to_tensor(images, device))
+        return backbone.forward_layers(images_to_tensor(images, device))
 
 
-def image_embedder(backbone: nn.Module, device: str = "auto", tokens: bool = False,
+def embed_batch(backbone: Backbone, images: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """`embed_layers` -> pooled (b, d) and the primary layer's tokens (b, t, d_tokens)."""
+    pooled, layers = embed_layers(backbone, images, device)
+    return pooled, layers[backbone.layers[-1]]
+
+
+def image_embedder(backbone: Backbone, device: str = "auto", tokens: bool = False,
                    batch_size: int = 64) -> Callable[[np.ndarray], np.ndarray]:
     """images (n, H, W, 3) uint8 or float in [0, 1] -> the backbone's embeddings as features files hold them:
     pooled (n, d), or the token grid (n, t, d_tokens) when `tokens`; float32."""
@@ -149,8 +155,8 @@ def _resumable_file(path: Path, fingerprint: str):
 def _reduced_batch(backbone: Backbone, images: np.ndarray, device: torch.device, reduction: TokenReduction,
                    pca: dict | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """One batch through the backbone -> pooled (b, d) and {layer: reduced tokens (b, t, d')} float16 arrays."""
+    pooled, layers = embed_layers(backbone, images, device)
     with torch.no_grad(), torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
-        pooled, layers = backbone.forward_layers(images_to_tensor(images, device))
         if reduction.method == "grid":
             layers = {name: grid_pool(t, backbone.n_prefix_tokens, reduction.grid, f"layer {name}")
                       for name, t in layers.items()}
@@ -186,8 +192,7 @@ def _fitted_pca(out: h5py.File, backbone: Backbone, brick, fit_image_ids: np.nda
         fit = np.unique(np.asarray(fit_image_ids))[:reduction.fit_images]
         covariances = {name: TokenCovariance() for name in backbone.layers}
         for start in tqdm(range(0, len(fit), batch_size), desc="token PCA", unit="batch"):
-            with torch.no_grad(), torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
-                _, layers = backbone.forward_layers(images_to_tensor(brick[fit[start:start + batch_size]], device))
+            _, layers = embed_layers(backbone, brick[fit[start:start + batch_size]], device)
             for name, tokens in layers.items():
                 covariances[name].add(tokens)
         for name, covariance in covariances.items():
@@ -236,7 +241,8 @@ def load_features(path: str | Path | list, image_ids: np.ndarray | None = None, 
         if tokens:
             name = "tokens" if layer is None else f"layers/{layer}"
             if name not in f:
-                raise InputError(f"{path} holds no layer {layer!r}; it has {', '.join(json.loads(f.attrs['layers']))}")
+                raise InputError(f"{path} holds no layer {layer!r}; it has "
+                                 f"{', '.join(json.loads(f.attrs.get('layers', '[]')))}")
             token_array = np.empty((len(rows), *f[name].shape[1:]), dtype=np.float32)
             token_array[order] = f[name][np.sort(rows)]
         return Features(stored[rows], pooled, token_array)

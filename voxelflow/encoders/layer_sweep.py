@@ -47,11 +47,10 @@ def sweep_layers(features_path: str | Path, responses: ResponseSet, alphas, cv: 
 def layer_table(scores: dict[str, EncoderScores], responses: ResponseSet, rois: list[str]) -> pd.DataFrame:
     """One row per (layer, ROI): layer, depth (0-based position in the backbone), roi, n_voxels, median_r,
     median_nna (percent of explainable variance), mean_nna, fraction_significant."""
-    rows = [{"layer": layer, "depth": depth, "roi": roi, **values}
-            for depth, (layer, layer_scores) in enumerate(scores.items())
-            for roi, values in summarize(layer_scores, responses, rois).items()]
-    table = pd.DataFrame(rows)
-    return table.drop(columns=[c for c in table.columns if c == "definition"])
+    return pd.DataFrame([{"layer": layer, "depth": depth, "roi": roi,
+                          **{key: value for key, value in values.items() if key != "definition"}}
+                         for depth, (layer, layer_scores) in enumerate(scores.items())
+                         for roi, values in summarize(layer_scores, responses, rois).items()])
 
 
 def best_layer(nna: np.ndarray) -> np.ndarray:

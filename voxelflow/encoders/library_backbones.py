@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from voxelflow.encoders.backbones import Backbone, ImagePreprocess, layer_indices
+from voxelflow.encoders.backbones import Backbone, ImagePreprocess, check_weights_file, layer_indices
 from voxelflow.errors import InputError
 from voxelflow.toolkit.model_files import read_torch_file
 
@@ -57,12 +57,15 @@ class TorchvisionBackbone(Backbone):
         if pretrained is not None:
             _load_state_dict(network, pretrained, model)
         nodes = get_graph_node_names(network)[1]
+
+        def readable(name: str) -> bool:  # a node, or a module holding nodes
+            return any(node == name or node.startswith(f"{name}.") for node in nodes)
+
         if layer == "all":
-            layer = [name for name, _ in network.named_children()
-                     if any(node == name or node.startswith(f"{name}.") for node in nodes)]
+            layer = [name for name, _ in network.named_children() if readable(name)]
         self.layers = [nodes[-2]] if layer is None else (list(layer) if isinstance(layer, list) else [layer])
         for name in self.layers:
-            if not any(node == name or node.startswith(f"{name}.") for node in nodes):  # a node or a module
+            if not readable(name):
                 raise InputError(f"torchvision {model} has no node {name!r}; its nodes end with "
                                  f"{', '.join(nodes[-12:])}")
         self.extractor = create_feature_extractor(network, {name: name for name in self.layers}).requires_grad_(False)
@@ -83,8 +86,7 @@ class TorchvisionBackbone(Backbone):
 
 def _load_state_dict(network: nn.Module, path: str, model: str) -> None:
     """Load a local state dict into `network`; one clear error naming the file when it is not one of `model`."""
-    if not Path(path).is_file():
-        raise InputError(f"backbone weights {path} do not exist (weights are never downloaded)")
+    check_weights_file(path)
     state = read_torch_file(path, f"torchvision {model} weights", weights_only=True)
     try:
         network.load_state_dict(state)
@@ -111,8 +113,7 @@ class TimmBackbone(Backbone):
 
         if not timm.is_model(model):
             raise InputError(f"unknown timm model {model!r}; e.g. vit_base_patch14_dinov2, resnet50")
-        if pretrained is not None and not Path(pretrained).is_file():
-            raise InputError(f"backbone weights {pretrained} do not exist (weights are never downloaded)")
+        check_weights_file(pretrained)
         model_args = dict(model_args or {})
         torch.manual_seed(seed)
         try:

@@ -40,10 +40,10 @@ class ContrastCategoryBackbone(Backbone):
         self.register_buffer("blur", _gaussian_kernel(image_size / 64))
         detectors = CategoryDetectors(image_size)
         self.channels = ["food" == c for c in CATEGORIES]  # food is detected on redness, the rest on luminance
-        self.templates = [[self._normalised(t) for t in detectors.templates[c]] for c in CATEGORIES]
-        for c, templates in enumerate(self.templates):
-            for s, template in enumerate(templates):
-                self.register_buffer(f"template_{c}_{s}", template)
+        self.n_scales = [len(detectors.templates[c]) for c in CATEGORIES]
+        for c, category in enumerate(CATEGORIES):
+            for s, template in enumerate(detectors.templates[category]):
+                self.register_buffer(f"template_{c}_{s}", self._normalised(template))
 
     @staticmethod
     def _normalised(template) -> torch.Tensor:
@@ -73,7 +73,7 @@ class ContrastCategoryBackbone(Backbone):
         red = torch.einsum("nchw,c->nhw", x, x.new_tensor(_REDNESS))[:, None]
         energy = F.adaptive_avg_pool2d(self._contrast_energy(lum), self.grid).flatten(1)[..., None]
         detected = torch.stack([torch.stack([self._max_ncc(red if on_red else lum, getattr(self, f"template_{c}_{s}"))
-                                             for s in range(len(templates))]).amax(0)
-                                for c, (on_red, templates) in enumerate(zip(self.channels, self.templates))], dim=1)
+                                             for s in range(n_scales)]).amax(0)
+                                for c, (on_red, n_scales) in enumerate(zip(self.channels, self.n_scales))], dim=1)
         tokens = {"contrast_energy": energy, "category_templates": detected[:, None]}
         return torch.cat([energy.flatten(1), detected], dim=1), tokens

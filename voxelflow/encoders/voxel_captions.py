@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from scipy.special import softmax
 
 from voxelflow.encoders.linear import LinearEncoder
 from voxelflow.errors import InputError
@@ -29,6 +30,11 @@ from voxelflow.errors import InputError
 STOPWORDS = frozenset("""a an the of in on at to with and or for from by is are was were be been being this that these
 those it its there their his her some many two three several one front near next while as into over under up down
 picture image photo photograph view close shot""".split())
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Each row (last axis) of `x` scaled to unit length (a zero row stays zero)."""
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
 def voxel_directions(encoder: LinearEncoder, voxels: np.ndarray) -> np.ndarray:
@@ -41,15 +47,9 @@ def project_to_images(directions: np.ndarray, image_embeddings: np.ndarray, temp
     weighted average of the unit-normalised image embeddings, cosines taken with the embeddings' mean removed."""
     if temperature <= 0:
         raise InputError(f"temperature must be positive, got {temperature}")
-    centred = image_embeddings - image_embeddings.mean(0)
-    centred = centred / np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-12)
-    w = directions / np.maximum(np.linalg.norm(directions, axis=1, keepdims=True), 1e-12)
-    logits = w @ centred.T / temperature
-    weights = np.exp(logits - logits.max(1, keepdims=True))
-    weights /= weights.sum(1, keepdims=True)
-    unit = image_embeddings / np.maximum(np.linalg.norm(image_embeddings, axis=1, keepdims=True), 1e-12)
-    projected = weights @ unit
-    return projected / np.maximum(np.linalg.norm(projected, axis=1, keepdims=True), 1e-12)
+    weights = softmax(unit_rows(directions) @ unit_rows(image_embeddings - image_embeddings.mean(0)).T / temperature,
+                      axis=1)
+    return unit_rows(weights @ unit_rows(image_embeddings))
 
 
 class NearestLabelCaptioner:
@@ -60,20 +60,16 @@ class NearestLabelCaptioner:
     def __init__(self, labels: list[str], embeddings: np.ndarray, origin: np.ndarray | None = None):
         self.labels = list(labels)
         self.origin = np.zeros(embeddings.shape[1]) if origin is None else origin
-        self.embeddings = _unit(embeddings - self.origin)
+        self.embeddings = unit_rows(embeddings - self.origin)
 
     def __call__(self, embeddings: np.ndarray) -> list[str]:
         """(n, d) -> n captions."""
-        return [self.labels[i] for i in np.argmax(_unit(embeddings - self.origin) @ self.embeddings.T, axis=1)]
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+        return [self.labels[i] for i in np.argmax(unit_rows(embeddings - self.origin) @ self.embeddings.T, axis=1)]
 
 
 def category_centroids(image_embeddings: np.ndarray, has_category: np.ndarray, names: list[str]) -> np.ndarray:
     """(n_categories, d): the mean unit-normalised embedding of the images showing only that category."""
-    unit = _unit(image_embeddings)
+    unit = unit_rows(image_embeddings)
     alone = has_category & (has_category.sum(1, keepdims=True) == 1)
     missing = [name for name, column in zip(names, alone.T) if not column.any()]
     if missing:

@@ -23,7 +23,6 @@ JOB_SIZES = {
     "extract_features": {"demo": (2500, 5), "nsd": (24000, 120)},
     # features (9,000 x 768) and responses (9,000 x 15,724 float32: 0.6 GB), copied per cross-validation fold
     "fit_ridge": {"demo": (2500, 5), "nsd": (16000, 120)},
-    # every training image's tokens in memory (9,000 x 257 x 768 float32: 7 GB)
     # one ridge per layer, each on that layer's stored tokens flattened (reduce a ViT's with tokens: grid or pca:
     # 9,000 x 16 x 768 float32 is 0.4 GB) and the responses (0.6 GB)
     "sweep_ridge_layers": {"demo": (2500, 5), "nsd": (24000, 240)},
@@ -33,6 +32,7 @@ JOB_SIZES = {
     "rsa": {"demo": (2000, 5), "nsd": (16000, 240)},
     # the subject's 9,000 training embeddings (9,000 x 768) and a GPT-2 captioner decoding a few hundred captions
     "caption_voxels": {"demo": (2000, 5), "nsd": (8000, 60)},
+    # every training image's tokens in memory (9,000 x 257 x 768 float32: 7 GB)
     "fit_transformer": {"demo": (2000, 5), "nsd": (32000, 480)},
     "transformer_routing": {"demo": (2500, 5), "nsd": (32000, 30)},
     # the other subjects' responses and features (7 x 0.6 GB + 7 x 0.3 GB)

@@ -9,7 +9,7 @@ from voxelflow import figures
 from voxelflow.encoders.features import load_features
 from voxelflow.encoders.linear import LinearEncoder
 from voxelflow.encoders.voxel_captions import NearestLabelCaptioner, PrefixCaptioner, category_centroids, \
-    project_to_images, voxel_directions, word_counts
+    project_to_images, unit_rows, voxel_directions, word_counts
 from voxelflow.encoding_scores import read_scores
 from voxelflow.mininsd.scenes import CATEGORIES
 from voxelflow.responses import read_responses
@@ -27,9 +27,9 @@ def main(smk) -> None:
     if settings["captioner"] == "categories":
         with h5py.File(smk.input.truth) as f:
             has_category = f["images/has_category"][()][train_ids]
-        unit = natural / np.linalg.norm(natural, axis=1, keepdims=True)
         captioner = NearestLabelCaptioner(list(CATEGORIES), category_centroids(embeddings, has_category,
-                                                                               list(CATEGORIES)), unit.mean(0))
+                                                                               list(CATEGORIES)),
+                                          unit_rows(natural).mean(0))
     else:
         captioner = PrefixCaptioner(settings["captioner"], device=smk.params.device)
     encoder = LinearEncoder.load(smk.input.model)
