@@ -57,8 +57,9 @@ def real_setup(device: torch.device):
                         sample_size=512)
     scheduler = {"beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012, "steps_offset": 1,
                  "num_train_timesteps": 1000, "prediction_type": "epsilon"}
-    generator = StableDiffusionGenerator(unet, vae, scheduler, torch.randn(1, 77, 768), device=str(device),
-                                         gradient_checkpointing=True)
+    text = torch.randn(1, 77, 768)  # the conditioning of any prompt: a CLIP text tower's width and length
+    generator = StableDiffusionGenerator(unet, vae, scheduler, lambda prompts: text.expand(len(prompts), -1, -1),
+                                         device=str(device), gradient_checkpointing=True)
     backbone = OpenClipBackbone("ViT-B-16").to(device)
     weights = np.full(15000, 1 / 15000, np.float32)
     return generator, encoder_objective(backbone, random_linear(512, 15000), weights), 50, 4

@@ -154,6 +154,8 @@ def test_bad_synthesis_config_is_a_clear_error(tmp_path, change, message):
      "config.yaml: captions reads the ridge encoder on 'clip', but the config fits"),
     (lambda c: c["captions"].update(captioner="/weights/clipcap"),
      "config.yaml: captions.captioner: /weights/clipcap is not a folder"),
+    (lambda c: c["captions"]["synthesis"].update(generator="/weights/sd-1.5"),
+     "config.yaml: captions.synthesis.generator: /weights/sd-1.5 is not a diffusers Stable Diffusion folder"),
     (lambda c: c["encoders"]["ridge"].update(layers=["gabor", "dino"]),
      "config.yaml: encoders.ridge.layers names 'dino', which is not among backbones (gabor, stages)"),
     (lambda c: c.update(subjects=["subj01", "subj05"]),
@@ -392,6 +394,7 @@ def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
     config = {**_full_demo_config(), "subjects": ["subj01", "subj02"], "mininsd": SMALL_MININSD,
               "backbones": {"gabor": {"type": "gabor"}}}
     config["captions"].update(backbone="gabor", top_voxels=20)  # BrainSCUBA's captions on the Gabor bank's ridge
+    config["captions"]["synthesis"].update(n_images=4, validate={"encoder": "transformer", "backbone": "gabor"})
     config["encoders"]["in_context"].update(steps=60, eval_every=30, context_max=20, n_query=10,
                                             few_shot={"ks": [10, "all"], "repeats": 1})
     config["decoders"]["contrastive"].update(hidden=64, projector_hidden=64, epochs=4, batch_size=16)
@@ -462,6 +465,11 @@ def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
     captions = read_table(tmp_path / "results/subj01/captions/captions.tsv")
     assert set(captions.roi) <= set(config["captions"]["rois"]) and len(captions) <= 4 * 20
     assert set(captions.caption) <= {"face", "body", "place", "word", "food"}
+    scores = read_table(tmp_path / "results/subj01/captions/image_scores.tsv")  # the caption images, scored
+    assert set(scores.scorer) == {"ridge-gabor (captioned)", "transformer-gabor (validate)", "true brain",
+                                  "measured"} and set(scores.target) == set(captions.roi)
+    with h5py.File(tmp_path / "results/subj01/captions/images.h5") as f:
+        assert f["unprompted/images"].shape == (4, 64, 64, 3)
     proc = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"),
                            "--report", "report.html"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -471,7 +479,7 @@ def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
     assert "reconstructions.png" in report and "decoding_metrics.png" in report
     assert "synthesis" in report and "responses.png" in report
     assert "rsa_models.png" in report and "rsa_identification.png" in report and "rsa_rdms.png" in report
-    assert "caption_words.png" in report
+    assert "caption_words.png" in report and "caption_images.png" in report
 
     # a custom voxel mask that holds none of the subject's voxels: one clear error, no partial output
     with h5py.File(tmp_path / "results/subj01/responses.h5") as f:

@@ -51,6 +51,27 @@ def test_brain_guidance_through_the_vae_raises_the_objective(folder, through_den
     assert (redness(guided) > redness(plain) + 0.02).all(), (redness(guided), redness(plain))
 
 
+def test_prompted_sampling_matches_the_diffusers_pipeline_with_classifier_free_guidance(folder):
+    """The captions' text-conditioned synthesis: our loop over x0 predictions against StableDiffusionPipeline's
+    own epsilon-space guidance, from the same starting latents."""
+    from diffusers import StableDiffusionPipeline
+
+    generator = StableDiffusionGenerator.load(folder, device="cpu")
+    prompts = ["a face", "a red house"]
+    ours = generator.sample(2, n_steps=5, seed=3, prompts=prompts, text_guidance=7.5)
+    pipe = StableDiffusionPipeline.from_pretrained(folder, local_files_only=True, safety_checker=None)
+    latents = torch.randn((2, 4, 8, 8), generator=torch.Generator().manual_seed(3))
+    theirs = pipe(prompts, num_inference_steps=5, guidance_scale=7.5, latents=latents, output_type="np").images
+    assert theirs.shape == ours.shape and np.abs(theirs - ours).max() < 1e-4
+    # weight 0 keeps only the empty prompt's prediction: the unprompted images; other prompts, other images
+    unprompted = generator.sample(2, n_steps=5, seed=3)
+    assert np.allclose(generator.sample(2, n_steps=5, seed=3, prompts=prompts, text_guidance=0.0), unprompted,
+                       atol=1e-5)
+    assert np.abs(ours - unprompted).max() > 0.05
+    with pytest.raises(InputError, match="3 prompts for 2 images"):
+        generator.sample(2, n_steps=2, prompts=prompts + ["x"])
+
+
 def test_a_folder_without_unet_vae_and_text_encoder_is_refused(tmp_path):
     (tmp_path / "model_index.json").write_text('{"unet": ["diffusers", "UNet2DConditionModel"]}')
     with pytest.raises(InputError, match="not a diffusers Stable Diffusion folder"):

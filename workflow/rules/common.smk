@@ -147,6 +147,51 @@ def check_captions():
     for path in captions.get("extra_features", []):
         if not Path(path).is_file():
             raise InputError(f"config.yaml: captions.extra_features: {path} does not exist")
+    synthesis = captions.get("synthesis")
+    if synthesis is None:
+        return
+    if synthesis["generator"] == "mininsd_scenes":
+        if config["dataset"] != "demo":
+            raise InputError("config.yaml: captions.synthesis.generator: mininsd_scenes is the mini-NSD's stand-in "
+                             "(it draws mini-NSD categories); give a diffusers Stable Diffusion folder")
+    else:
+        from voxelflow.synthesis.stable_diffusion import is_stable_diffusion_folder
+
+        if not is_stable_diffusion_folder(synthesis["generator"]):
+            raise InputError(f"config.yaml: captions.synthesis.generator: {synthesis['generator']} is not a diffusers "
+                             f"Stable Diffusion folder (model_index.json naming unet, vae and text_encoder; weights "
+                             f"are never downloaded)")
+    validate_model = synthesis.get("validate")
+    if validate_model and (validate_model["encoder"] not in ENCODERS or validate_model["backbone"] not in BACKBONES):
+        raise InputError(f"config.yaml: captions.synthesis.validate names {validate_model['encoder']} on "
+                         f"{validate_model['backbone']}, but the config fits {', '.join(ENCODERS)} on "
+                         f"{', '.join(BACKBONES)}")
+
+
+def caption_synthesis_backbones(wildcards):
+    """The backbone entries of the captioned ridge encoder and the validating encoder, by name."""
+    names = [config["captions"]["backbone"], (config["captions"]["synthesis"].get("validate") or {}).get("backbone")]
+    return {name: config["backbones"][name] for name in names if name}
+
+
+def caption_synthesis_inputs(wildcards):
+    """Inputs of synthesize_from_captions: the captions, the captioned ridge encoder and the validating one, the
+    responses and natural test images, the generator folder, and the mini-NSD's truth (the true-brain scorer)."""
+    settings = config["captions"]["synthesis"]
+    subject = wildcards.subject
+    inputs = {
+        "captions": f"results/{subject}/captions/captions.tsv",
+        "responses": f"results/{subject}/responses.h5",
+        "stimuli": stimuli_input(),
+        "captioned": f"results/{subject}/encoders/ridge/{config['captions']['backbone']}/model.h5",
+    }
+    if settings.get("validate"):
+        inputs["validate"] = encoder_model_file(settings["validate"]).format(subject=subject)
+    if settings["generator"] != "mininsd_scenes":
+        inputs["generator"] = settings["generator"]
+    if config["dataset"] == "demo":
+        inputs["truth"] = mininsd_outputs()["truth"]
+    return inputs
 
 
 def encoder_summaries():
@@ -175,6 +220,8 @@ def final_outputs():
         outputs += ["results/figures/rsa_models.png", "results/figures/rsa_identification.png"]
     if "captions" in config:
         outputs += expand("results/{subject}/figures/caption_words.png", subject=SUBJECTS)
+        if "synthesis" in config["captions"]:
+            outputs += expand("results/{subject}/figures/caption_images.png", subject=SUBJECTS)
     if DECODERS:
         outputs.append("results/figures/decoding_metrics.png")
     if few_data_subjects():
@@ -445,6 +492,11 @@ def synthesis_model(role):
         raise WorkflowError("config.yaml: synthesis.validate must differ from synthesis.guide (another encoder type or "
                             "backbone): scoring images with the encoder that guided them cannot tell success from "
                             "fooling it")
+    return encoder_model_file(choice)
+
+
+def encoder_model_file(choice):
+    """The fitted model file of an encoder choice ({encoder, backbone}) as a {subject} pattern."""
     suffix = "pt" if choice["encoder"] == "transformer" else "h5"
     return f"results/{{subject}}/encoders/{choice['encoder']}/{choice['backbone']}/model.{suffix}"
 
