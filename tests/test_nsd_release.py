@@ -114,9 +114,16 @@ def test_single_trials_of_the_training_images_are_kept_and_pair_with_their_image
     full = result.valid_sessions == result.valid_sessions.max()  # (a missing session's trials are stored as 0)
     np.testing.assert_allclose(trials.responses[trials.image_ids == train_ids[0]].mean(0)[full],
                                result.responses[row][full], atol=1e-5)
+    test_ids = result.image_ids[result.is_test]  # the test images' repeats are kept apart (RSA's crossnobis)
+    tested = result.test_trials
+    assert set(tested.image_ids) == set(test_ids) and len(tested.image_ids) == result.repeats[result.is_test].sum()
+    row = np.flatnonzero(result.image_ids == test_ids[0])[0]
+    np.testing.assert_allclose(tested.responses[tested.image_ids == test_ids[0]].mean(0)[full],
+                               result.responses[row][full], atol=1e-5)
     write_responses(tmp_path / "r.h5", result)
-    back = read_responses(tmp_path / "r.h5", trials=True)
+    back = read_responses(tmp_path / "r.h5", trials=True, test_trials=True)
     np.testing.assert_array_equal(back.trials.session, trials.session)
+    np.testing.assert_array_equal(back.test_trials.image_ids, tested.image_ids)
     X, Y = training_pairs(back, np.arange(len(back.image_ids)), "trials")
     np.testing.assert_array_equal(back.image_ids[Y], trials.image_ids)
     assert X.shape == trials.responses.shape

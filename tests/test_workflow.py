@@ -150,6 +150,8 @@ def test_bad_synthesis_config_is_a_clear_error(tmp_path, change, message):
     (lambda c: (c.update(subjects=["subj01"]), c["encoders"].pop("in_context")),
      "config.yaml: rsa needs 2 or more subjects (noise ceilings and identification compare subjects), but subjects "
      "lists subj01"),
+    (lambda c: (c["rsa"].update(distance="crossnobis"), c["preprocess"].update(keep_trials=False)),
+     "config.yaml: rsa.distance: crossnobis needs preprocess.keep_trials: true"),
     (lambda c: c["captions"].update(backbone="clip"),
      "config.yaml: captions reads the ridge encoder on 'clip', but the config fits"),
     (lambda c: c["captions"].update(captioner="/weights/clipcap"),
@@ -460,6 +462,7 @@ def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
     assert set(comparisons.analysis) == {"RSA", "tRSA 0.1-0.9", "tRSA 0-0.3"} and set(comparisons.model) == {
         "gabor/energy"}
     assert (comparisons.noise_ceiling_upper >= comparisons.noise_ceiling_lower).all()
+    assert set(comparisons.distance) == {"crossnobis"}  # rsa.distance: auto, and the demo keeps the trials
     identification = read_table(tmp_path / "results/rsa/identification.tsv")
     assert (identification.n > 0).all() and len(identification) == 3 * 2
     captions = read_table(tmp_path / "results/subj01/captions/captions.tsv")

@@ -174,7 +174,8 @@ def preprocess_subject(subject: Subject, zscore_stats: str = "all", ncsnr_source
     ncsnr_source: "study" uses the study's ncsnr file, "estimated" estimates it from
         the repeats, "auto" uses the study's when it ships one.
     test_ids: 0-based ids of the test images (default: the shared images the subject saw);
-    left_out_ids: ids in neither split (dropped); keep_trials: keep the training images' single trials.
+    left_out_ids: ids in neither split (dropped); keep_trials: keep the single trials (training and test
+    images apart).
     Missing data is left out as the module docstring says; voxels missing in every session are dropped.
     """
     if zscore_stats not in ("all", "train"):
@@ -189,13 +190,15 @@ def preprocess_subject(subject: Subject, zscore_stats: str = "all", ncsnr_source
     n_voxels = subject.n_voxels
     sums = RepeatSums(image_ids, n_voxels)
     missing = _MissingCounts.zeros(n_voxels)
-    kept: list[tuple[np.ndarray, np.ndarray, int]] = []
+    kept: list[dict[str, tuple[np.ndarray, np.ndarray, int]]] = []  # per session: split -> (z, ids, session)
     for index, path in enumerate(tqdm(subject.session_paths, desc=f"{subject.name} sessions", unit="session")):
         z, _ = add_session(subject, index, sums, zscore_stats, missing, test_ids)
         ids = subject.trial_image_ids[index]
-        if keep_trials:
-            train_rows = ~np.isin(ids, test_ids)
-            kept.append((z[train_rows], ids[train_rows], subject.session_numbers[index]))
+        if keep_trials:  # the trials of images in a split (test_split may leave shared images out of both)
+            in_split = ~np.isin(ids, left_out_ids) if left_out_ids is not None else np.ones(len(ids), bool)
+            tested = np.isin(ids, test_ids)
+            kept.append({split: (z[in_split & chosen], ids[in_split & chosen], subject.session_numbers[index])
+                         for split, chosen in (("train", ~tested), ("test", tested))})
         log.info("%s: read %s (%d trials)", subject.name, path.name, len(ids))
 
     counts = sums.counts
@@ -226,13 +229,14 @@ def preprocess_subject(subject: Subject, zscore_stats: str = "all", ncsnr_source
     if not isinstance(rows, slice):
         log.info("%s: %d shared images are in neither split (test_split leaves them out)", subject.name,
                  int((~rows).sum()))
-    trials = None
+    trials = test_trials = None
     if keep_trials:
-        trials = TrialSet(
-            responses=np.concatenate([z for z, _, _ in kept])[:, keep],
-            image_ids=np.concatenate([ids for _, ids, _ in kept]),
-            session=np.concatenate([np.full(len(ids), s, dtype=np.int16) for _, ids, s in kept]),
-        )
+        trials, test_trials = (TrialSet(
+            responses=np.concatenate([session[split][0] for session in kept])[:, keep],
+            image_ids=np.concatenate([session[split][1] for session in kept]),
+            session=np.concatenate([np.full(len(session[split][1]), session[split][2], dtype=np.int16)
+                                    for session in kept]),
+        ) for split in ("train", "test"))
     return ResponseSet(
         subject=subject.name,
         responses=responses[rows][:, keep],
@@ -249,6 +253,7 @@ def preprocess_subject(subject: Subject, zscore_stats: str = "all", ncsnr_source
         noise_ceiling=nc[keep],
         valid_sessions=(n_sessions - missing_sessions[keep]).astype(np.int16),
         trials=trials,
+        test_trials=test_trials,
         attrs={"zscore_stats": zscore_stats, "sessions": np.asarray(subject.session_numbers, dtype=np.int16),
                "hemisphere_source": subject.hemisphere_source},
     )

@@ -16,6 +16,8 @@ Layout (one HDF5 file):
                                                    family's label table); names resolve as `RoiSet.resolve` says
     trials/         optional (preprocess.keep_trials): `responses` (n_trials, n_voxels) float32 z-scored single
                     trials of the training images, `image_ids` (n_trials,), `session` (n_trials,) 1-based
+    test_trials/    optional (preprocess.keep_trials): the same for the test images (their repeats: RSA's
+                    cross-validated distances)
 attributes: subject, volume_shape, zscore_stats, sessions (1-based, used), test_split, mask_roi, space,
 betas_version, hemisphere_source (lh./rh. ROI volumes, or scanner x), study_root, voxelflow_version.
 """
@@ -41,7 +43,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrialSet:
-    """Single trials of the training images: responses (n_trials, n_voxels) float32 z-scored per session,
+    """Single trials of one split's images: responses (n_trials, n_voxels) float32 z-scored per session,
     image_ids (n_trials,) 0-based, session (n_trials,) 1-based."""
 
     responses: np.ndarray
@@ -68,6 +70,7 @@ class ResponseSet:
     noise_ceiling: np.ndarray
     valid_sessions: np.ndarray | None = None
     trials: TrialSet | None = None
+    test_trials: TrialSet | None = None
     attrs: dict = field(default_factory=dict)
 
     @property
@@ -116,11 +119,12 @@ def write_responses(path: str | Path, data: ResponseSet) -> None:
             table = data.rois.tables[family]
             dataset.attrs["values"] = np.array(list(table), dtype=np.int16)
             dataset.attrs["names"] = list(table.values())
-        if data.trials is not None:
-            group = f.create_group("trials")
-            group.create_dataset("responses", data=data.trials.responses.astype(np.float32), chunks=True)
-            group.create_dataset("image_ids", data=data.trials.image_ids.astype(np.int64))
-            group.create_dataset("session", data=data.trials.session.astype(np.int16))
+        for name, trials in (("trials", data.trials), ("test_trials", data.test_trials)):
+            if trials is not None:
+                group = f.create_group(name)
+                group.create_dataset("responses", data=trials.responses.astype(np.float32), chunks=True)
+                group.create_dataset("image_ids", data=trials.image_ids.astype(np.int64))
+                group.create_dataset("session", data=trials.session.astype(np.int16))
     log.info("wrote %d images x %d voxels of %s to %s", *data.responses.shape, data.subject, path)
 
 
@@ -179,8 +183,9 @@ def read_image_ids(path: str | Path, split: str | None = None) -> np.ndarray:
         return ids if split is None else ids[f["split"][()].astype(str) == split]
 
 
-def read_responses(path: str | Path, trials: bool = False) -> ResponseSet:
-    """Read a response store written by `write_responses`; its single trials too when `trials` (and stored)."""
+def read_responses(path: str | Path, trials: bool = False, test_trials: bool = False) -> ResponseSet:
+    """Read a response store written by `write_responses`; its single trials of the training images too when
+    `trials`, of the test images when `test_trials` (and stored)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"response store {path} does not exist; run the preprocess rule first")
@@ -191,10 +196,9 @@ def read_responses(path: str | Path, trials: bool = False) -> ResponseSet:
             table = dict(zip(dataset.attrs["values"].tolist(), (str(n) for n in dataset.attrs["names"])))
             rois.add_family(family, dataset[()], table)
         extra = {k: v for k, v in f.attrs.items() if k not in ("subject", "volume_shape")}
-        trial_set = None
-        if trials and "trials" in f:
-            group = f["trials"]
-            trial_set = TrialSet(group["responses"][()], group["image_ids"][()], group["session"][()])
+        trial_sets = {name: TrialSet(f[name]["responses"][()], f[name]["image_ids"][()], f[name]["session"][()])
+                      for name, wanted in (("trials", trials), ("test_trials", test_trials))
+                      if wanted and name in f}
         return ResponseSet(
             subject=str(f.attrs["subject"]),
             responses=f["responses"][()],
@@ -210,6 +214,7 @@ def read_responses(path: str | Path, trials: bool = False) -> ResponseSet:
             ncsnr_estimated=f["ncsnr_estimated"][()],
             noise_ceiling=f["noise_ceiling"][()],
             valid_sessions=f["valid_sessions"][()] if "valid_sessions" in f else None,
-            trials=trial_set,
+            trials=trial_sets.get("trials"),
+            test_trials=trial_sets.get("test_trials"),
             attrs=extra,
         )

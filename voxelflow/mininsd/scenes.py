@@ -125,16 +125,21 @@ def object_size_range(category: str, image_size: int) -> tuple[float, float]:
 def render_scene(rng: np.random.Generator, image_size: int) -> tuple[np.ndarray, list[SceneObject]]:
     """Draw one scene: (image_size, image_size, 3) uint8 RGB and the objects in it."""
     n_objects = rng.choice(3, p=[0.1, 0.6, 0.3])
+    background = _background(rng, image_size * _SUPERSAMPLE)
     categories = rng.choice(len(CATEGORIES), size=n_objects, replace=False)
-    return render_objects(rng, image_size, [CATEGORIES[c] for c in categories])
+    return _draw_objects(background, rng, image_size, [CATEGORIES[c] for c in categories])
 
 
 def render_objects(rng: np.random.Generator, image_size: int, categories: list[str]
                    ) -> tuple[np.ndarray, list[SceneObject]]:
     """Draw one scene of the given object categories at random places and sizes on a random background:
     (image_size, image_size, 3) uint8 RGB and the objects in it."""
-    big = image_size * _SUPERSAMPLE
-    canvas = Image.fromarray(_background(rng, big).astype(np.uint8))
+    return _draw_objects(_background(rng, image_size * _SUPERSAMPLE), rng, image_size, categories)
+
+
+def _draw_objects(background: np.ndarray, rng: np.random.Generator, image_size: int, categories: list[str]
+                  ) -> tuple[np.ndarray, list[SceneObject]]:
+    canvas = Image.fromarray(background.astype(np.uint8))
     draw = ImageDraw.Draw(canvas)
     objects = []
     # places are backdrops: draw them first so other objects stand in front

@@ -471,6 +471,9 @@ except InputError as err:
 if "rsa" in config and len(SUBJECTS) < 2:
     raise WorkflowError(f"config.yaml: rsa needs 2 or more subjects (noise ceilings and identification compare "
                         f"subjects), but subjects lists {', '.join(SUBJECTS)}; delete the rsa block or add a subject")
+if config.get("rsa", {}).get("distance") == "crossnobis" and not config["preprocess"]["keep_trials"]:
+    raise WorkflowError("config.yaml: rsa.distance: crossnobis needs preprocess.keep_trials: true (the test images' "
+                        "single trials are kept in responses.h5 only then); or rsa.distance: correlation")
 if config["decoders"].get("contrastive", {}).get("train_on") == "trials" and not config["preprocess"]["keep_trials"]:
     raise WorkflowError("config.yaml: decoders.contrastive.train_on: trials needs preprocess.keep_trials: true (the "
                         "single trials are kept in responses.h5 only then)")
