@@ -150,7 +150,8 @@ def test_bad_synthesis_config_is_a_clear_error(tmp_path, change, message):
     (lambda c: (c.update(subjects=["subj01"]), c["encoders"].pop("in_context")),
      "config.yaml: rsa needs 2 or more subjects (noise ceilings and identification compare subjects), but subjects "
      "lists subj01"),
-    (lambda c: (c["rsa"].update(distance="crossnobis"), c["preprocess"].update(keep_trials=False)),
+    (lambda c: (c["rsa"].update(distance="crossnobis"), c["preprocess"].update(keep_trials=False),
+                c.update(decoders={}), c.pop("synthesis")),  # (the decoders' few-session curves need trials too)
      "config.yaml: rsa.distance: crossnobis needs preprocess.keep_trials: true"),
     (lambda c: c["captions"].update(backbone="clip"),
      "config.yaml: captions reads the ridge encoder on 'clip', but the config fits"),
@@ -260,7 +261,8 @@ def test_adding_a_subject_plans_only_its_jobs_and_the_pooled_ones(finished_nsd_r
                    "few_shot_curve": 3, "context_attention": 3, "text_selectivity": 1, "fit_contrastive": 1,
                    "fit_prior": 1, "fit_low_level": 1, "reconstruct": 1, "score_reconstructions": 1, "synthesize": 6,
                    "synthesis_grid": 6, "pretrain_shared_decoder": 1, "few_data_decoders": 1, "few_data_encoders": 1,
-                   "score_synthesis": 1, "summarize_encoder": 9, "sweep_ridge_layers": 2, "caption_voxels": 1}
+                   "score_synthesis": 1, "summarize_encoder": 9, "sweep_ridge_layers": 2, "caption_voxels": 1,
+                   "synthesize_from_captions": 1}
     # by design pooled: the leave-one-out networks of subj01/02 now include subj03 (and their in-context jobs
     # follow), subj03's own network, the group figures; the demo generator pools every subject's training images,
     # so every subject's reconstructions and syntheses are redrawn

@@ -32,6 +32,18 @@ def noise_normalized_accuracy(r: np.ndarray, noise_ceiling: np.ndarray) -> np.nd
         return np.where(noise_ceiling >= MIN_NOISE_CEILING, 1e4 * np.maximum(r, 0) ** 2 / noise_ceiling, np.nan)
 
 
+def algonauts_accuracy(r: np.ndarray, noise_ceiling: np.ndarray) -> np.ndarray:
+    """Algonauts 2023's per-vertex noise-normalised encoding accuracy, in percent, exactly as the challenge computed
+    it: r (n,) Pearson r on held-out images (NaN, a constant prediction, counts as 0), negative r set to 0, r^2
+    divided by the noise ceiling as a fraction (NC in percent / 100; a ceiling of exactly 0 becomes 1e-14, so any
+    positive r there scores 100), capped at 100. Its mean over vertices is the challenge score. Unlike
+    `noise_normalized_accuracy`, no vertex is left out."""
+    r = np.nan_to_num(np.asarray(r, dtype=np.float64), nan=0.0)
+    nc = np.asarray(noise_ceiling, dtype=np.float64) / 100
+    nc = np.where(nc == 0, 1e-14, nc)
+    return 100 * np.minimum(np.maximum(r, 0) ** 2 / nc, 1.0)
+
+
 def r_p_values(r: np.ndarray, n: int) -> np.ndarray:
     """One-sided p-values of H0: r <= 0, from the t distribution with n - 2 degrees of freedom."""
     r = np.clip(r, -0.999999, 0.999999)
@@ -50,10 +62,11 @@ def fdr_significant(p: np.ndarray, q: float = 0.05) -> np.ndarray:
     return significant
 
 
-def roi_summary(r: np.ndarray, nna: np.ndarray, significant: np.ndarray,
-                masks: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+def roi_summary(r: np.ndarray, nna: np.ndarray, significant: np.ndarray, masks: dict[str, np.ndarray],
+                noise_ceiling: np.ndarray) -> dict[str, dict[str, float]]:
     """Per ROI (name -> (n_voxels,) bool mask): n_voxels, median and mean r, median and mean
-    noise-normalised accuracy, fraction significant. Empty masks are skipped."""
+    noise-normalised accuracy (voxels with a ceiling under MIN_NOISE_CEILING left out), the Algonauts 2023 score
+    (`algonauts_accuracy`'s mean over every voxel), fraction significant. Empty masks are skipped."""
     summary = {}
     for name, mask in masks.items():
         if not mask.any():
@@ -65,6 +78,7 @@ def roi_summary(r: np.ndarray, nna: np.ndarray, significant: np.ndarray,
             "mean_r": float(np.mean(r[mask])),
             "median_nna": float(np.median(finite)) if len(finite) else float("nan"),
             "mean_nna": float(np.mean(finite)) if len(finite) else float("nan"),
+            "algonauts_score": float(np.mean(algonauts_accuracy(r[mask], noise_ceiling[mask]))),
             "fraction_significant": float(significant[mask].mean()),
         }
     return summary

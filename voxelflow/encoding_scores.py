@@ -48,7 +48,7 @@ def summarize(scores: EncoderScores, responses: ResponseSet, rois: list[str]) ->
     """Per-ROI summary for the ROIs of `rois` that hold voxels in this subject (an unknown name is an InputError;
     an empty ROI is left out with a warning), each with the family, labels and hemisphere behind its name."""
     summary = roi_summary(scores.r, scores.nna, scores.significant,
-                          responses.rois.present(rois, responses.subject))
+                          responses.rois.present(rois, responses.subject), responses.noise_ceiling)
     for name, values in summary.items():
         values["definition"] = responses.rois.resolve(name).describe()
     return summary

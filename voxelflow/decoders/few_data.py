@@ -99,7 +99,8 @@ def _encoding_rows(subset: ResponseSet, n: int, features: np.ndarray, ridge: dic
     rows = []
     scored = score_encoders(in_context, ridge, features[train], subset.responses[train], features[test], subset)
     for method, scores in scored.items():
-        summary = roi_summary(scores.r, scores.nna, scores.significant, {ALL_VOXELS: np.ones(len(scores.r), bool)})
+        summary = roi_summary(scores.r, scores.nna, scores.significant, {ALL_VOXELS: np.ones(len(scores.r), bool)},
+                              subset.noise_ceiling)
         summary.update(summarize(scores, subset, list(rois)))
         rows += [{"family": "encoding", "method": method, "sessions": n, "n_train": int(train.sum()),
                   "metric": "median_nna", "roi": roi, "value": values["median_nna"], "se": np.nan}

@@ -151,9 +151,10 @@ def check_captions():
     if synthesis is None:
         return
     if synthesis["generator"] == "mininsd_scenes":
-        if config["dataset"] != "demo":
+        if config["dataset"] != "demo" and not Path(mininsd_outputs()["truth"]).is_file():
             raise InputError("config.yaml: captions.synthesis.generator: mininsd_scenes is the mini-NSD's stand-in "
-                             "(it draws mini-NSD categories); give a diffusers Stable Diffusion folder")
+                             "(it draws mini-NSD categories; this study is no mini-NSD); give a diffusers Stable "
+                             "Diffusion folder")
     else:
         from voxelflow.synthesis.stable_diffusion import is_stable_diffusion_folder
 
