@@ -14,6 +14,8 @@ from voxelflow.file_reading import open_hdf5
 SUBJECT_PATTERN = re.compile(r"^subj(\d\d)$")
 SESSION_PATTERN = re.compile(r"^betas_session(\d\d)\.(nii\.gz|nii|hdf5)$")
 BETAS_SUFFIX = {"nifti": ".nii.gz", "hdf5": ".hdf5"}
+HEMISPHERES = ("lh", "rh")
+SURFACE_SESSION_PATTERN = re.compile(r"^lh\.betas_session(\d\d)\.mgh$")
 
 
 def subject_number(subject: str) -> int:
@@ -81,6 +83,28 @@ class NSDLayout:
 
     def valid(self, subject: str) -> Path:
         return self.ppdata_dir(subject) / "valid.nii.gz"
+
+    def surface_dir(self, subject: str) -> Path:
+        """The subject's fsaverage betas folder (whatever `space` is)."""
+        return self.subjects_dir / subject / "fsaverage" / self.betas_version
+
+    def surface_betas_session(self, subject: str, session: int, hemi: str) -> Path:
+        """fsaverage betas of 1-based `session`, hemisphere "lh" or "rh": (vertices, 1, 1, trials) float."""
+        return self.surface_dir(subject) / f"{hemi}.betas_session{session:02d}.mgh"
+
+    def surface_ncsnr(self, subject: str, hemi: str) -> Path:
+        return self.surface_dir(subject) / f"{hemi}.ncsnr.mgh"
+
+    @property
+    def fsaverage_dir(self) -> Path:
+        return self.root / "nsddata/freesurfer/fsaverage"
+
+    def surface_label(self, hemi: str, family: str) -> Path:
+        """fsaverage's label file of ROI family `family` on hemisphere `hemi`: (vertices, 1, 1) ints."""
+        return self.fsaverage_dir / "label" / f"{hemi}.{family}.mgz"
+
+    def surface_label_table(self, family: str) -> Path:
+        return self.fsaverage_dir / "label" / f"{family}.mgz.ctab"
 
     def behavior(self, subject: str) -> Path:
         """Per-trial behaviour (SESSION, RUN, TRIAL, 73KID 1-based, ...), one row per acquired trial."""

@@ -74,6 +74,11 @@ class Subject:
         """Betas of 0-based session `index`: (n_trials, n_voxels) float32 percent signal change."""
         return read_masked_betas(self.session_paths[index], self.mask)
 
+    def location(self, keep: np.ndarray) -> dict:
+        """The response store's location fields of the kept voxels ((n_voxels,) bool `keep`): ijk, affine and the
+        volume shape (a surface subject gives vertex indices instead)."""
+        return {"ijk": self.ijk[keep], "affine": self.affine, "volume_shape": self.mask.shape, "vertex": None}
+
     def session_validity(self, index: int) -> np.ndarray | None:
         """(n_voxels,) bool, False where the study marks a voxel invalid in 0-based session `index`; None when
         the study ships no validity volume for it."""
@@ -107,8 +112,9 @@ def select_sessions(sessions, available: list[int], subject: str) -> list[int]:
 class NSDStudy:
     """An NSD copy (or the mini-NSD) at `root`, read as NSD ships it.
 
-    space: "func1pt8mm" or "func1mm"; betas_version: e.g. "betas_fithrf_GLMdenoise_RR";
-    betas_format: "nifti", "hdf5", or "auto" (HDF5 where present: it reads voxels faster).
+    space: "func1pt8mm" or "func1mm" (volumes), or "fsaverage" (surfaces, `voxelflow.nsd_surface`);
+    betas_version: e.g. "betas_fithrf_GLMdenoise_RR"; betas_format (volumes): "nifti", "hdf5", or "auto" (HDF5
+    where present: it reads voxels faster).
     """
 
     def __init__(self, root: str | Path, space: str = "func1pt8mm",
@@ -136,10 +142,16 @@ class NSDStudy:
     def design(self) -> ExperimentDesign:
         return read_expdesign(self.layout.expdesign)
 
+    @property
+    def is_surface(self) -> bool:
+        return self.layout.space == "fsaverage"
+
     def subject(self, name: str, mask_roi: str = "nsdgeneral", sessions="all") -> Subject:
-        """Open subject `name` masked to the voxels with a label > 0 in ROI volume `mask_roi`, using
+        """Open subject `name` masked to the voxels (vertices) with a label > 0 in ROI `mask_roi`, using
         `sessions` ("all", the first N, or a list of 1-based session numbers)."""
         self.check_subject(name)
+        if self.is_surface:
+            return self._surface_subject(name, mask_roi, sessions)
         mask_path = self.layout.roi(name, mask_roi)
         if not mask_path.is_file():
             available = sorted(p.name.removesuffix(".nii.gz") for p in self.layout.roi_dir(name).glob("*.nii.gz"))
@@ -172,6 +184,27 @@ class NSDStudy:
             hemisphere_source=hemisphere_source,
         )
 
+    def _surface_subject(self, name: str, mask_roi: str, sessions) -> Subject:
+        from voxelflow.nsd_surface import SurfaceSubject, surface_labels, surface_ncsnr, surface_roi_tables, \
+            surface_rois
+
+        if mask_roi not in surface_roi_tables(self.layout):
+            raise InputError(f"unknown ROI {mask_roi!r} for the vertex mask: {self.layout.surface_label('lh', mask_roi)}"
+                             f" (or its rh. file or table) does not exist; fsaverage label families: "
+                             f"{', '.join(surface_roi_tables(self.layout)) or 'none'}")
+        mask = surface_labels(self.layout, mask_roi) > 0
+        paths = self._session_paths(name)
+        trials = [self._session_trials(path) for path in paths]
+        per_session = self._trial_image_ids(name, paths, trials, cross_check=True)
+        chosen = select_sessions(sessions, list(range(1, len(paths) + 1)), name)
+        log.info("%s: %d of %d sessions, %d trials, %d fsaverage vertices in %s", name, len(chosen), len(paths),
+                 sum(trials[s - 1] for s in chosen), mask.sum(), mask_roi)
+        return SurfaceSubject(
+            name=name, session_paths=[paths[s - 1] for s in chosen],
+            trial_image_ids=[per_session[s - 1] for s in chosen], shared_image_ids=self.design.sharedix,
+            mask=mask, affine=None, rois=surface_rois(self.layout, mask), ncsnr=surface_ncsnr(self.layout, name, mask),
+            session_numbers=chosen, hemisphere_source="fsaverage lh./rh. labels", layout=self.layout)
+
     def subject_trial_image_ids(self, name: str, sessions="all") -> list[np.ndarray]:
         """Per chosen session of subject `name`, (n_trials,) 0-based ids of its trials' images, from the design
         and the betas files' trial counts (headers only)."""
@@ -198,6 +231,19 @@ class NSDStudy:
         mask, every ROI volume and label table, the validity volumes. The workflow declares them as inputs, so
         that replacing any one of them reruns exactly the preprocessing it feeds."""
         layout = self.layout
+        if self.is_surface:
+            from voxelflow.nsd_layout import HEMISPHERES
+
+            files = [layout.expdesign, layout.stim_info, layout.behavior(subject)]
+            files += [p.with_name(hemi + p.name[2:]) for p in self._session_paths(subject) for hemi in HEMISPHERES]
+            files += [layout.surface_ncsnr(subject, hemi) for hemi in HEMISPHERES]
+            files += [path for family in self.roi_tables(subject) for path in
+                      (layout.surface_label("lh", family), layout.surface_label("rh", family),
+                       layout.surface_label_table(family))]
+            for other in others:
+                if other != subject:
+                    files += [*self._session_paths(other), layout.behavior(other)]
+            return list(dict.fromkeys(path for path in files if path.is_file()))
         files = [layout.expdesign, layout.roi(subject, mask_roi), *self._session_paths(subject)]
         files += [layout.stim_info, layout.behavior(subject), layout.ncsnr(subject), layout.valid(subject)]
         files += sorted(layout.ppdata_dir(subject).glob("valid_session*.nii.gz"))
@@ -211,6 +257,10 @@ class NSDStudy:
     def roi_tables(self, subject: str) -> dict[str, dict[int, str]]:
         """Label tables of every ROI family `subject` has a volume and a table of ({family: {value: name}}): what
         ROI names can mean, read without any voxel data (the workflow checks the config's names with it)."""
+        if self.is_surface:
+            from voxelflow.nsd_surface import surface_roi_tables
+
+            return surface_roi_tables(self.layout)
         tables = {}
         for path in sorted(self.layout.roi_dir(subject).glob("*.nii.gz")):
             family = path.name.removesuffix(".nii.gz")
@@ -219,6 +269,10 @@ class NSDStudy:
         return tables
 
     def _session_paths(self, subject: str) -> list[Path]:
+        if self.is_surface:
+            from voxelflow.nsd_surface import surface_session_paths
+
+            return surface_session_paths(self.layout, subject)
         folder = self.layout.betas_dir(subject)
         found: dict[str, dict[int, Path]] = {"nifti": {}, "hdf5": {}}
         for path in folder.glob("betas_session*"):
@@ -240,6 +294,14 @@ class NSDStudy:
 
     def _session_trials(self, path: Path, grid: tuple | None = None) -> int:
         """A session's trial count, its grid checked against the mask's `grid` when given."""
+        if self.is_surface:
+            from voxelflow.nsd_surface import surface_trials
+
+            trials = surface_trials(path)
+            right = path.with_name("rh" + path.name[2:])
+            if surface_trials(right) != trials:
+                raise InputError(f"{right} holds {surface_trials(right)} trials but {path} holds {trials}")
+            return trials
         try:
             if path.suffix == ".hdf5":
                 with h5py.File(path, "r") as f:

@@ -6,8 +6,10 @@ Layout (one HDF5 file):
     split           (n_images,) bytes              b"train" / b"test" (attr: test_split)
     repeats         (n_images,) int16              trials of each image in the sessions used
     valid_sessions  (n_voxels,) int16              sessions in which the voxel had valid data
-    ijk             (n_voxels, 3) int32            voxel indices in the subject's volume
-    affine          (4, 4) float64                 voxel -> scanner mm
+    ijk             (n_voxels, 3) int32            voxel indices in the subject's volume (volume studies)
+    affine          (4, 4) float64                 voxel -> scanner mm (volume studies)
+    vertex          (n_voxels,) int32              vertex index within its hemisphere (surface studies, attr
+                                                   space "fsaverage"; no ijk, affine or volume_shape)
     hemisphere      (n_voxels,) bytes              b"lh" / b"rh" (file attr `hemisphere_source`)
     ncsnr           (n_voxels,) float32            noise-ceiling SNR (attr `source`: study or estimated)
     ncsnr_estimated (n_voxels,) float32            ncsnr estimated from the repeats (always)
@@ -60,9 +62,9 @@ class ResponseSet:
     image_ids: np.ndarray
     split: np.ndarray
     repeats: np.ndarray
-    ijk: np.ndarray
-    affine: np.ndarray
-    volume_shape: tuple[int, int, int]
+    ijk: np.ndarray | None  # None on a surface
+    affine: np.ndarray | None
+    volume_shape: tuple[int, int, int] | None
     rois: RoiSet
     ncsnr: np.ndarray
     ncsnr_source: str
@@ -72,6 +74,7 @@ class ResponseSet:
     trials: TrialSet | None = None
     test_trials: TrialSet | None = None
     attrs: dict = field(default_factory=dict)
+    vertex: np.ndarray | None = None  # a surface's vertex indices instead of ijk
 
     @property
     def is_test(self) -> np.ndarray:
@@ -83,8 +86,24 @@ class ResponseSet:
         """(n_voxels,) str "lh"/"rh": each voxel's hemisphere."""
         return self.rois.hemisphere
 
+    @property
+    def on_surface(self) -> bool:
+        """True for a surface study (vertices with `vertex` and `hemisphere`, no volume)."""
+        return self.vertex is not None
+
+    @property
+    def location_keys(self) -> np.ndarray:
+        """(n_voxels, 3) int keys that name each voxel within its subject: ijk on a volume, (hemisphere 0 = lh or
+        1 = rh, vertex, 0) on a surface (the mini-NSD's truth uses the same keys)."""
+        if not self.on_surface:
+            return self.ijk
+        return np.stack([self.hemisphere == "rh", self.vertex, np.zeros(len(self.vertex))], axis=1).astype(np.int64)
+
     def volume(self, values: np.ndarray, fill: float = np.nan) -> np.ndarray:
         """Scatter per-voxel `values` (n_voxels,) into the subject's (X, Y, Z) volume."""
+        if self.on_surface:
+            raise InputError(f"{self.subject}'s responses are on a surface ({self.attrs.get('space')}): they have "
+                             f"no volume")
         return scatter_to_volume(values, self.ijk, self.volume_shape, fill)
 
 
@@ -98,16 +117,21 @@ def scatter_to_volume(values: np.ndarray, ijk: np.ndarray, shape: tuple, fill: f
 def write_responses(path: str | Path, data: ResponseSet) -> None:
     """Write `data` to `path` atomically (temporary name, then rename)."""
     with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
-        f.attrs.update({"subject": data.subject, "volume_shape": data.volume_shape,
-                        "voxelflow_version": __version__, **data.attrs})
+        f.attrs.update({"subject": data.subject, "voxelflow_version": __version__, **data.attrs})
+        if data.volume_shape is not None:
+            f.attrs["volume_shape"] = data.volume_shape
         f.create_dataset("responses", data=data.responses.astype(np.float32), chunks=True)
         f.create_dataset("image_ids", data=data.image_ids.astype(np.int64))
         f.create_dataset("split", data=data.split.astype("S5"))
         f.create_dataset("repeats", data=data.repeats.astype(np.int16))
-        valid = data.valid_sessions if data.valid_sessions is not None else np.zeros(len(data.ijk), np.int16)
+        valid = data.valid_sessions if data.valid_sessions is not None else np.zeros(data.responses.shape[1],
+                                                                                      np.int16)
         f.create_dataset("valid_sessions", data=valid.astype(np.int16))
-        f.create_dataset("ijk", data=data.ijk.astype(np.int32))
-        f.create_dataset("affine", data=data.affine)
+        if data.on_surface:
+            f.create_dataset("vertex", data=data.vertex.astype(np.int32))
+        else:
+            f.create_dataset("ijk", data=data.ijk.astype(np.int32))
+            f.create_dataset("affine", data=data.affine)
         if data.hemisphere is not None:
             f.create_dataset("hemisphere", data=data.hemisphere.astype("S2"))
         f.create_dataset("ncsnr", data=data.ncsnr.astype(np.float32)).attrs["source"] = data.ncsnr_source
@@ -205,9 +229,10 @@ def read_responses(path: str | Path, trials: bool = False, test_trials: bool = F
             image_ids=f["image_ids"][()],
             split=f["split"][()].astype(str),
             repeats=f["repeats"][()],
-            ijk=f["ijk"][()],
-            affine=f["affine"][()],
-            volume_shape=tuple(int(n) for n in f.attrs["volume_shape"]),
+            ijk=f["ijk"][()] if "ijk" in f else None,
+            affine=f["affine"][()] if "affine" in f else None,
+            volume_shape=tuple(int(n) for n in f.attrs["volume_shape"]) if "volume_shape" in f.attrs else None,
+            vertex=f["vertex"][()] if "vertex" in f else None,
             rois=rois,
             ncsnr=f["ncsnr"][()],
             ncsnr_source=str(f["ncsnr"].attrs["source"]),

@@ -96,6 +96,35 @@ def build_anatomy(shape: tuple[int, int, int], image_size: int, rng: np.random.G
     radius = np.sqrt(u**2 + v**2 + w**2)
     brain = radius <= 0.95
     cortex = brain & (radius >= 0.6)
+    layout = lay_out_rois(u, v, w, cortex, rng)
+    general = layout.general
+    ijk = np.argwhere(general)
+    tuning = plant_tuning(layout.kind[general].astype(str), u[general], w[general], layout.depth[general], image_size,
+                          rng)
+    affine = np.diag([1.8, 1.8, 1.8, 1.0])
+    affine[:3, 3] = -0.9 * np.array(shape)
+    affine[0, 3] += MIDLINE_X_MM  # as in NSD, scanner x = 0 need not lie on the midline
+    return Anatomy(affine, brain, layout.volumes, ijk, layout.kind[general].astype(str), *tuning, left=u < 0)
+
+
+@dataclass
+class RoiLayout:
+    """ROIs laid out over points (grid voxels or surface vertices) of any shape S: `volumes[family]` S int16 with
+    NSD's -1/0/k convention, `general` S bool (nsdgeneral), `kind` S object (planted kind, "" outside
+    nsdgeneral), `depth` S float (0 at the occipital pole, 1 at nsdgeneral's anterior edge)."""
+
+    volumes: dict[str, np.ndarray]
+    general: np.ndarray
+    kind: np.ndarray
+    depth: np.ndarray
+
+
+def lay_out_rois(u: np.ndarray, v: np.ndarray, w: np.ndarray, cortex: np.ndarray, rng: np.random.Generator
+                 ) -> RoiLayout:
+    """NSD's ROI families over points with normalised coordinates u (left -1 to right 1), v (posterior -1 to
+    anterior 1), w (inferior -1 to superior 1), arrays of one shape; `cortex` marks the points that can be
+    labelled (the others are -1)."""
+    shape = u.shape
     general = cortex & (v < -0.1)
     depth = (v + 1) / 0.9  # 0 at the occipital pole, 1 at nsdgeneral's anterior edge
     lateral = np.abs(u)
@@ -145,13 +174,7 @@ def build_anatomy(shape: tuple[int, int, int], image_size: int, rng: np.random.G
         streams[band & (w >= 0.35)] = 4 + 3 * stage  # midparietal / parietal
 
     _atlas_traps(volumes, general, depth, w)
-    ijk = np.argwhere(general)
-    voxel_kind = kind[general].astype(str)
-    tuning = _plant_tuning(ijk, voxel_kind, u, w, depth, image_size, rng)
-    affine = np.diag([1.8, 1.8, 1.8, 1.0])
-    affine[:3, 3] = -0.9 * np.array(shape)
-    affine[0, 3] += MIDLINE_X_MM  # as in NSD, scanner x = 0 need not lie on the midline
-    return Anatomy(affine, brain, volumes, ijk, voxel_kind, *tuning, left=u < 0)
+    return RoiLayout(volumes, general, kind, depth)
 
 
 def _atlas_traps(volumes: dict[str, np.ndarray], general: np.ndarray, depth: np.ndarray, w: np.ndarray) -> None:
@@ -171,10 +194,11 @@ def _atlas_traps(volumes: dict[str, np.ndarray], general: np.ndarray, depth: np.
     kastner[general & (depth >= 0.58) & (depth < 0.75) & (w > 0.3)] = kastner_labels.index("V3A") + 1
 
 
-def _plant_tuning(ijk, kind, u, w, depth, image_size, rng) -> tuple[np.ndarray, TrueBrain]:
-    """Per-voxel pRFs, category weights and ncsnr for the nsdgeneral voxels."""
-    n = len(ijk)
-    i, j, k = ijk.T
+def plant_tuning(kind: np.ndarray, u: np.ndarray, w: np.ndarray, depth: np.ndarray, image_size: int,
+                 rng: np.random.Generator) -> tuple[np.ndarray, TrueBrain]:
+    """Per-point pRFs, category weights and ncsnr of nsdgeneral's points (n,): their planted kind, coordinates
+    u, w and depth (`lay_out_rois`). Returns (ncsnr (n,), the true brain without standardisation constants)."""
+    n = len(kind)
     scale = image_size / 64
     centre = image_size / 2
     prf_x = rng.uniform(0, image_size, n)
@@ -187,11 +211,11 @@ def _plant_tuning(ijk, kind, u, w, depth, image_size, rng) -> tuple[np.ndarray, 
 
     for name, lo, hi, size_factor, exponent in _EARLY_AREAS:
         sel = kind == name
-        ecc_frac = np.clip((depth[i, j, k][sel] - lo) / (hi - lo) + rng.normal(0, 0.05, sel.sum()), 0, 1)
+        ecc_frac = np.clip((depth[sel] - lo) / (hi - lo) + rng.normal(0, 0.05, sel.sum()), 0, 1)
         ecc = (2 + 0.42 * 64 * ecc_frac) * scale
-        angle = np.pi / 2 * np.clip(-w[i, j, k][sel] / 0.8, -1, 1) + rng.normal(0, 0.1, sel.sum())
+        angle = np.pi / 2 * np.clip(-w[sel] / 0.8, -1, 1) + rng.normal(0, 0.1, sel.sum())
         angle = np.clip(angle, -0.95 * np.pi / 2, 0.95 * np.pi / 2)  # stay in the contralateral field
-        hemi_sign = np.where(u[i, j, k][sel] < 0, 1.0, -1.0)  # left hemisphere sees the right field
+        hemi_sign = np.where(u[sel] < 0, 1.0, -1.0)  # left hemisphere sees the right field
         prf_x[sel] = centre + hemi_sign * ecc * np.cos(angle)
         prf_y[sel] = centre - ecc * np.sin(angle)
         prf_sigma[sel] = (1.0 + 0.12 * ecc / scale) * size_factor * scale

@@ -174,17 +174,19 @@ class TrueBrain:
         return cls(int(group.attrs["image_size"]), *(group[name][()] for name in cls._FIELDS))
 
     @classmethod
-    def from_truth(cls, truth_path: str, subject: str, ijk: np.ndarray | None = None) -> TrueBrain:
-        """The true brain of `subject` (e.g. "subj01") from a mini-NSD truth file; with `ijk` ((n, 3) voxel
-        indices, e.g. a response store's, which drops voxels without valid data), of those voxels only, in
-        that order."""
+    def from_truth(cls, truth_path: str, subject: str, ijk: np.ndarray | None = None,
+                   surface: bool = False) -> TrueBrain:
+        """The true brain of `subject` (e.g. "subj01") from a mini-NSD truth file, of its volume or (`surface`) of
+        its fsaverage vertices; with `ijk` ((n, 3) voxel indices or a surface's (hemisphere, vertex, 0) keys: a
+        response store's `location_keys`, which drop voxels without valid data), of those only, in that order."""
         with h5py.File(truth_path, "r") as f:
-            if subject not in f:
-                raise KeyError(f"{truth_path} has no subject {subject!r}; it has {sorted(f)}")
-            brain = cls.load(f[subject]["true_brain"])
+            group = f"fsaverage/{subject}" if surface else subject
+            if group not in f:
+                raise KeyError(f"{truth_path} has no subject {group!r}; it has {sorted(f)}")
+            brain = cls.load(f[group]["true_brain"])
             if ijk is None:
                 return brain
-            rows = voxel_rows(f[subject]["ijk"][()], ijk)
+            rows = voxel_rows(f[group]["ijk"][()], ijk)
         return cls(brain.image_size, *(getattr(brain, name)[rows] for name in cls._FIELDS))
 
 

@@ -32,6 +32,7 @@ from voxelflow.atlases.label_tables import write_label_table
 from voxelflow.errors import InputError
 from voxelflow.mininsd.anatomy import ROI_LABELS, build_anatomy
 from voxelflow.mininsd.scenes import CATEGORIES, render_scenes
+from voxelflow.mininsd.surface import SURFACE_SPACE, surface_layout, write_surface_labels, write_surface_subject
 from voxelflow.nsd_layout import NSDLayout, subject_number
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class MiniNSDConfig:
     betas_format: str = "nifti"  # nifti, hdf5 or both
     write_ncsnr: bool = True
     seed: int = 0
+    surface: bool = False  # also NSD's fsaverage layout (on fsaverage5's vertices; see mininsd/surface.py)
 
     def validate(self) -> None:
         if not 1 <= self.n_subjects <= 99:
@@ -149,6 +151,15 @@ def _write_study(root: Path, config: MiniNSDConfig) -> None:
         for index, subject in enumerate(tqdm(subjects, desc="mini-NSD subjects")):
             _write_subject(layout, config, subject, images[subjectim[index]], masterordering,
                            sessions[subject], truth.create_group(subject), rng, trap_rng)
+        if config.surface:  # from streams of its own: the volume's draws stay as they were
+            surface = surface_layout(config.seed)
+            write_surface_labels(layout, surface[0])
+            T = config.trials_per_session
+            for index, subject in enumerate(tqdm(subjects, desc="mini-NSD surfaces")):
+                rows = [masterordering[s * T:(s + 1) * T] for s in range(sessions[subject])]
+                write_surface_subject(layout, surface, subject, images[subjectim[index]], rows,
+                                      truth.create_group(f"{SURFACE_SPACE}/{subject}"),
+                                      np.random.default_rng([config.seed, 2, index]), config.write_ncsnr)
 
 
 def _write_design(layout: NSDLayout, config: MiniNSDConfig, subjectim, shared, masterordering) -> None:

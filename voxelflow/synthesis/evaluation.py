@@ -37,11 +37,12 @@ def encoder_scorer(backbone: torch.nn.Module, encoder, device: torch.device | st
     return score
 
 
-def true_brain_scorer(truth: str, subject: str, ijk: np.ndarray | None = None) -> Scorer:
+def true_brain_scorer(truth: str, subject: str, ijk: np.ndarray | None = None, surface: bool = False) -> Scorer:
     """uint8 images (n, H, W, 3) at any size -> the mini-NSD's planted responses (n, n_voxels), the images
     resized to the size the true brain was built for. truth: the mini-NSD's truth/planted.h5; ijk: (n_voxels, 3)
-    the voxels to score, e.g. a response store's (default: every planted voxel)."""
-    brain = TrueBrain.from_truth(truth, subject, ijk)
+    the voxels to score, e.g. a response store's `location_keys` (default: every planted voxel); surface: of the
+    fsaverage vertices."""
+    brain = TrueBrain.from_truth(truth, subject, ijk, surface)
     return lambda images: brain(to_uint8(resize_images(images, brain.image_size)))
 
 

@@ -39,6 +39,9 @@ def mask_weights(mask: np.ndarray, name: str) -> np.ndarray:
 
 def volume_mask(path: str | Path, responses: ResponseSet) -> np.ndarray:
     """(n_voxels,) bool: the subject's voxels that are non-zero in a NIfTI mask on the subject's volume grid."""
+    if responses.on_surface:
+        raise InputError(f"synthesis voxel mask {path}: {responses.subject}'s responses are on a surface; a NIfTI mask "
+                         f"needs a volume study (name ROIs instead)")
     image = load_nifti(path, "synthesis voxel mask")
     if tuple(image.shape[:3]) != tuple(responses.volume_shape) or image.ndim > 3 and image.shape[3] > 1:
         raise InputError(f"synthesis voxel mask {path} has shape {image.shape}, but {responses.subject}'s "

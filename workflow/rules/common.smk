@@ -80,6 +80,10 @@ def stimuli_input():
     return str(NSDLayout(DATA_ROOT).stimuli)
 
 
+ON_SURFACE = config["preprocess"]["space"] == "fsaverage"
+MAP_FIGURES = ("surface_map",) if ON_SURFACE else ("accuracy_map", "glass_brain")
+
+
 def anatomy_input(wildcards):
     """The {subject}'s mean EPI (figure background), or the generator's output for the demo."""
     return subject_anatomy(wildcards.subject)
@@ -89,7 +93,11 @@ def subject_anatomy(subject):
     """`subject`'s mean EPI (figure background), or the generator's output for the demo."""
     if config["dataset"] == "demo":
         return mininsd_outputs()["nsddata"]
-    return str(NSDLayout(DATA_ROOT, config["preprocess"]["space"]).mean_epi(subject))
+    layout = NSDLayout(DATA_ROOT, config["preprocess"]["space"])
+    if ON_SURFACE:  # the study's inflated fsaverage where it ships one (else nilearn's bundled fsaverage5)
+        return [str(p) for hemi in ("lh", "rh") for p in (layout.fsaverage_dir / f"surf/{hemi}.inflated",)
+                if p.is_file()]
+    return str(layout.mean_epi(subject))
 
 
 def backbone_spec(wildcards):
@@ -203,7 +211,7 @@ def encoder_summaries():
 
 def final_outputs():
     """Every target of `snakemake` with no arguments."""
-    figures = ["accuracy_map", "glass_brain", "r_vs_noise_ceiling", "predicted_vs_measured"]
+    figures = [*MAP_FIGURES, "r_vs_noise_ceiling", "predicted_vs_measured"]
     outputs = [
         *expand("results/{subject}/responses.h5", subject=SUBJECTS),
         *encoder_summaries(),
@@ -469,6 +477,9 @@ try:
 except InputError as err:
     raise WorkflowError(str(err)) from None
 
+if config["dataset"] == "demo" and ON_SURFACE and not config["mininsd"]["surface"]:
+    raise WorkflowError("config.yaml: preprocess.space: fsaverage on the demo needs mininsd.surface: true (the "
+                        "mini-NSD writes its fsaverage layout only then)")
 if "rsa" in config and len(SUBJECTS) < 2:
     raise WorkflowError(f"config.yaml: rsa needs 2 or more subjects (noise ceilings and identification compare "
                         f"subjects), but subjects lists {', '.join(SUBJECTS)}; delete the rsa block or add a subject")

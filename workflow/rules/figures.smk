@@ -25,20 +25,14 @@ rule encoding_maps:
         scores="results/{subject}/encoders/{encoder}/{backbone}/scores.h5",
         anatomy=anatomy_input,
     output:
-        accuracy_map=report(
-            "results/{subject}/figures/{encoder}-{backbone}/accuracy_map.png",
-            caption="../report/accuracy_map.rst",
+        # volume studies: slices and a glass brain; surface studies: the inflated fsaverage's views
+        **{name: report(
+            f"results/{{subject}}/figures/{{encoder}}-{{backbone}}/{name}.png",
+            caption=f"../report/{name}.rst",
             category="Encoding",
             subcategory="{subject}",
-            labels={"figure": "accuracy map", "model": "{encoder}-{backbone}"},
-        ),
-        glass_brain=report(
-            "results/{subject}/figures/{encoder}-{backbone}/glass_brain.png",
-            caption="../report/glass_brain.rst",
-            category="Encoding",
-            subcategory="{subject}",
-            labels={"figure": "glass brain", "model": "{encoder}-{backbone}"},
-        ),
+            labels={"figure": name.replace("_", " "), "model": "{encoder}-{backbone}"},
+        ) for name in MAP_FIGURES},
         r_vs_noise_ceiling=report(
             "results/{subject}/figures/{encoder}-{backbone}/r_vs_noise_ceiling.png",
             caption="../report/r_vs_noise_ceiling.rst",

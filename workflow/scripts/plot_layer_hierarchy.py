@@ -8,8 +8,9 @@ import pandas as pd
 from voxelflow import figures
 from voxelflow.encoders.layer_sweep import best_layer, layer_table, read_layer_scores
 from voxelflow.nsd_layout import NSDLayout
-from voxelflow.responses import read_responses
+from voxelflow.responses import ResponseSet, read_responses
 from voxelflow.script_runner import run_reporting_errors
+from voxelflow.surface_figures import SurfaceRow, surface_mesh, surface_maps, surface_size
 from voxelflow.tables import write_table
 
 
@@ -22,15 +23,26 @@ def main(smk) -> None:
         scores = read_layer_scores(scores_path)
         responses = read_responses(responses_path)
         tables.append(layer_table(scores, responses, list(smk.params.rois)).assign(subject=subject))
+        best = best_layer(np.stack([layer_scores.nna for layer_scores in scores.values()]))
+        if responses.on_surface:
+            maps.append((best, responses))
+            continue
         background = layout.mean_epi(subject)
         background = nib.load(background if background.is_file() else layout.brainmask(subject))
-        nna = np.stack([layer_scores.nna for layer_scores in scores.values()])
-        maps.append((best_layer(nna), responses.ijk, responses.volume_shape, responses.affine, background,
+        maps.append((best, responses.ijk, responses.volume_shape, responses.affine, background,
                      f"{subject} ridge-{backbone}"))
     table = pd.concat(tables, ignore_index=True)
     write_table(table, smk.output.table, float_format="%.4f")
     figures.save_figure(figures.layer_hierarchy(table, backbone), smk.output.figure)
-    figures.save_figure(figures.best_layer_maps(maps, list(scores)), smk.output.best_layer)
+    layers = list(scores)
+    if maps and isinstance(maps[0][1], ResponseSet):  # a surface study: one row of views per subject
+        mesh = surface_mesh(smk.params.data_root, surface_size(smk.params.data_root, maps[0][1]))
+        rows = [SurfaceRow(f"{r.subject}: best layer (1 = {layers[0]} .. {len(layers)} = {layers[-1]})",
+                           np.nan_to_num(best), r.hemisphere, r.vertex, cmap="viridis", vmin=0.5,
+                           vmax=len(layers) + 0.5, threshold=0.5) for best, r in maps]
+        figures.save_figure(surface_maps(rows, mesh, f"ridge-{backbone}"), smk.output.best_layer)
+    else:
+        figures.save_figure(figures.best_layer_maps(maps, layers), smk.output.best_layer)
 
 
 run_reporting_errors(lambda: main(snakemake), snakemake.log[0], snakemake.threads)  # noqa: F821 (Snakemake)

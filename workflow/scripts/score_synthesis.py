@@ -32,7 +32,8 @@ def main(smk) -> None:
         scorers[f"{choice['encoder']}-{choice['backbone']} ({role})"] = encoder_scorer(backbone, encoder,
                                                                                          device)
     if "truth" in smk.input.keys():
-        scorers["true brain"] = true_brain_scorer(smk.input.truth, subject, responses.ijk)
+        scorers["true brain"] = true_brain_scorer(smk.input.truth, subject, responses.location_keys,
+                                                 responses.on_surface)
     table = synthesis_table(weights, synthesized, read_images(smk.input.unguided)[0], natural,
                             responses.responses[test], scorers, settings["n_natural"], settings["seed"])
     write_table(table, smk.output.scores, float_format="%.4f")

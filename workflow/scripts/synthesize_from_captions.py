@@ -40,7 +40,8 @@ def main(smk) -> None:
             build_backbone(choice["backbone"], backbones[choice["backbone"]]),
             load_encoder(smk.input.validate, device=device), device)
     if "truth" in smk.input.keys():
-        scorers["true brain"] = true_brain_scorer(smk.input.truth, subject, responses.ijk)
+        scorers["true brain"] = true_brain_scorer(smk.input.truth, subject, responses.location_keys,
+                                                 responses.on_surface)
     weights = {roi: target_weights(responses.rois, roi) for roi in prompts}
     table = synthesis_table(weights, {roi: images[roi] for roi in prompts}, images[UNPROMPTED], natural,
                             responses.responses[test], scorers, settings["n_natural"], settings["seed"])
