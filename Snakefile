@@ -25,6 +25,11 @@ if SYNTHESIS:
     include: "workflow/rules/synthesis.smk"
 
 
+if ALGONAUTS:
+
+    include: "workflow/rules/algonauts.smk"
+
+
 # Cheap plotting and summary rules run where snakemake runs; a cluster never queues them.
 localrules:
     all,
@@ -34,7 +39,6 @@ localrules:
     encoder_comparison,
     decoding_summary,
     few_data_summary,
-    synthesis_grid,
 
 
 rule all:

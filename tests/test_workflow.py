@@ -49,7 +49,8 @@ RULES = ("make_mininsd", "preprocess_subject", "extract_features", "fit_ridge", 
          "few_shot_curve", "context_attention", "text_selectivity", "fit_contrastive", "fit_prior", "fit_low_level",
          "train_generator", "reconstruct", "score_reconstructions", "decoding_summary", "synthesize", "synthesis_grid",
          "score_synthesis", "pretrain_shared_decoder", "few_data_decoders", "few_data_encoders", "few_data_summary",
-         "summarize_encoder", "sweep_ridge_layers", "layer_hierarchy", "rsa", "caption_voxels")
+         "summarize_encoder", "sweep_ridge_layers", "layer_hierarchy", "rsa", "caption_voxels",
+         "synthesize_from_captions")
 
 
 def test_dry_run_plans_the_jobs_per_subject_and_backbone(tmp_path):
@@ -502,6 +503,73 @@ def test_demo_runs_end_to_end_and_a_new_subject_is_one_config_line(tmp_path):
     proc = _run(tmp_path, config)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "results/subj03/responses.h5").is_file()
+
+
+@pytest.mark.slow
+def test_the_demo_on_fsaverage_recovers_the_planted_tuning_on_the_surface(tmp_path):
+    """NSD's fsaverage layout (the mini-NSD on fsaverage5) through the encoders, the layer sweep, RSA and the
+    captions, with surface maps in place of volume slices."""
+    config = {**_shipped_config(), "mininsd": {**SMALL_MININSD, "surface": True}}
+    config["preprocess"]["space"] = "fsaverage"
+    del config["encoders"]["in_context"]
+    config["encoders"]["transformer"].update(epochs=15)
+    config["decoders"] = {}
+    del config["synthesis"]
+    config["captions"].update(top_voxels=50)
+    proc = _run(tmp_path, config)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with h5py.File(tmp_path / "results/subj01/responses.h5") as f:
+        assert f.attrs["space"] == "fsaverage" and "vertex" in f and "ijk" not in f
+        assert set(f["hemisphere"][()].astype(str)) == {"lh", "rh"}
+    for subject in ("subj01", "subj02"):
+        ridge = json.loads((tmp_path / f"results/{subject}/encoders/ridge/stages/summary.json").read_text())["rois"]
+        transformer = json.loads((tmp_path / f"results/{subject}/encoders/transformer/stages/summary.json")
+                                 .read_text())["rois"]
+        # measured on the surface (subj01, 2026-12-05): ridge V1 median NNA 71, floc-places 58; transformer
+        # floc-faces 55 (on the volume demo the same encoders reach about the same)
+        assert ridge["V1"]["median_nna"] > 40 and ridge["floc-places"]["median_nna"] > 30, subject
+        assert transformer["floc-faces"]["median_nna"] > 25, subject
+        assert (tmp_path / f"results/{subject}/figures/ridge-stages/surface_map.png").is_file()
+        assert not (tmp_path / f"results/{subject}/figures/ridge-stages/accuracy_map.png").exists()
+    best = read_table(tmp_path / "results/layer_hierarchy-stages.tsv")
+    v1 = best[best.roi == "V1"].set_index("layer")["median_nna"].groupby(level=0).mean()
+    assert v1["contrast_energy"] > v1["category_templates"]  # the planted hierarchy, vertex by vertex
+    assert (tmp_path / "results/figures/best_layer-stages.png").is_file()
+    assert set(read_table(tmp_path / "results/rsa/comparisons.tsv").distance) == {"crossnobis"}
+    assert (tmp_path / "results/subj01/captions/image_scores.tsv").is_file()
+
+
+@pytest.mark.slow
+def test_the_algonauts_release_is_scored_and_submitted(tmp_path):
+    """The surface mini-NSD exported in the Algonauts 2023 release's layout (test fMRI withheld, as during the
+    challenge): a validation split, the challenge's score table and the submission files of every encoder."""
+    from voxelflow.mininsd.algonauts_export import export_algonauts
+    from voxelflow.mininsd.writer import MiniNSDConfig, write_mininsd
+
+    small = {key: value for key, value in SMALL_MININSD.items() if key != "n_subjects"}
+    write_mininsd(tmp_path / "mininsd", MiniNSDConfig(n_subjects=2, **small, surface=True))
+    release = export_algonauts(tmp_path / "mininsd", tmp_path / "release", ["subj01", "subj02"], release_test=False)
+    config = {**_shipped_config(), "dataset": "algonauts2023", "data_root": str(release), "decoders": {},
+              "algonauts": {"validation": 0.25}}
+    del config["encoders"]["in_context"], config["synthesis"], config["captions"]
+    config["encoders"]["transformer"].update(epochs=15)
+    proc = _run(tmp_path / "run", config)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = tmp_path / "run/results"
+    scores = read_table(results / "algonauts2023/scores.tsv")
+    assert set(scores.held_out) == {"validation 0.25"} and set(scores.noise_ceiling) == {"unavailable"}
+    everything = scores[(scores.roi == "all vertices") & (scores.subject == "all subjects")].set_index("model")
+    assert set(everything.index) == {f"{e}-{b}" for e in ("ridge", "transformer") for b in ("gabor", "stages")}
+    per_roi = scores[scores.subject == "all subjects"].set_index(["model", "roi"]).mean_r
+    # measured (2 subjects, 15 validation images each): ridge-stages mean r V1 0.6, floc-faces 0.5
+    assert per_roi["ridge-stages", "V1"] > 0.3 and per_roi["transformer-stages", "floc-faces"] > 0.2
+    for subject in ("subj01", "subj02"):
+        n_test = len(list((release / subject / "test_split/test_images").glob("*.png")))
+        lh = np.load(results / f"algonauts2023/ridge-stages/algonauts_2023_challenge_submission/{subject}/"
+                               "lh_pred_test.npy")
+        lh_vertices = np.load(release / subject / "roi_masks/lh.all-vertices_fsaverage_space.npy").sum()
+        assert lh.dtype == np.float32 and lh.shape == (n_test, lh_vertices)
+        assert (results / f"{subject}/figures/ridge-stages/surface_map.png").is_file()
 
 
 @pytest.mark.slow

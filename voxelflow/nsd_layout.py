@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,21 +126,51 @@ class NSDLayout:
 
 
 def stimuli_file(path: str | Path) -> Path:
-    """The stimulus brick given either its path or an `nsddata_stimuli/` folder (as the demo's rule passes)."""
+    """The stimulus brick given either its path or an `nsddata_stimuli/` folder (as the demo's rule passes); an
+    Algonauts 2023 release folder stays itself (its images are PNGs)."""
+    from voxelflow.algonauts import is_release
+
     path = Path(path)
-    return NSDLayout(path.parent).stimuli if path.is_dir() else path
+    return NSDLayout(path.parent).stimuli if path.is_dir() and not is_release(path) else path
+
+
+class _Brick:
+    """NSD's stimulus brick behind the interface `open_stimuli` gives: missing(ids), [sorted ids]."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def missing(self, ids: np.ndarray) -> np.ndarray:
+        ids = np.asarray(ids)
+        return ids[(ids < 0) | (ids >= len(self.dataset))]
+
+    def __getitem__(self, ids):
+        return self.dataset[ids]
+
+
+@contextmanager
+def open_stimuli(path: str | Path):
+    """The images of a study by 0-based NSD id: NSD's brick (file or `nsddata_stimuli/` folder) or an Algonauts
+    2023 release folder's PNGs. Yields an object with `missing(ids)` and `[sorted ids]` -> (n, H, W, 3) uint8."""
+    from voxelflow.algonauts import ReleaseImages, is_release
+
+    path = stimuli_file(path)
+    if is_release(path):
+        yield ReleaseImages(path)
+        return
+    with open_hdf5(path, "stimulus brick") as f:
+        yield _Brick(f["imgBrick"])
 
 
 def read_stimuli(path: str | Path, image_ids) -> np.ndarray:
-    """Images `image_ids` (0-based NSD ids of any shape S, any order, repeats allowed) of the stimulus brick at
-    `path` (file or `nsddata_stimuli/` folder) -> (*S, H, W, 3) uint8, in the order of `image_ids`."""
-    path = stimuli_file(path)
+    """Images `image_ids` (0-based NSD ids of any shape S, any order, repeats allowed) of the study's stimuli at
+    `path` (`open_stimuli`) -> (*S, H, W, 3) uint8, in the order of `image_ids`."""
     ids = np.asarray(image_ids, dtype=np.int64)
     wanted, where = np.unique(ids.ravel(), return_inverse=True)
-    with open_hdf5(path, "stimulus brick") as f:
-        brick = f["imgBrick"]
-        if len(wanted) and (wanted[0] < 0 or wanted[-1] >= len(brick)):
-            bad = wanted[-1] if wanted[0] >= 0 else wanted[0]
-            raise InputError(f"{path} holds {len(brick)} images; image id {bad} is not among them")
-        images = brick[wanted][where.ravel()]
-    return images.reshape(*ids.shape, *images.shape[1:])
+    with open_stimuli(path) as images:
+        missing = images.missing(wanted)
+        if len(missing):
+            raise InputError(f"{stimuli_file(path)} does not hold image id {missing[0]} ({len(missing)} of the "
+                             f"{len(wanted)} asked for are missing)")
+        found = images[wanted][where.ravel()]
+    return found.reshape(*ids.shape, *found.shape[1:])

@@ -51,10 +51,13 @@ def surface_mesh(study_root: str | Path | None, n_vertices: int) -> SurfaceMesh:
 
 
 def surface_size(study_root: str | Path, responses) -> int:
-    """Vertices a hemisphere of the study's fsaverage data: from its fsaverage label files (the responses hold only
-    the masked vertices); fsaverage's 163,842 when the study has none."""
+    """Vertices a hemisphere of the study's fsaverage data (the responses hold only the masked vertices): from an
+    NSD copy's fsaverage label files or an Algonauts release's all-vertices mask; fsaverage's 163,842 else."""
+    from voxelflow.algonauts import AlgonautsLayout, is_release
     from voxelflow.nsd_layout import NSDLayout
 
+    if is_release(study_root):
+        return len(np.load(AlgonautsLayout(study_root).all_vertices(responses.subject, "lh")))
     labels = sorted((NSDLayout(study_root).fsaverage_dir / "label").glob("lh.*.mgz"))
     return int(nib.load(labels[0]).shape[0]) if labels else 163842
 
@@ -89,6 +92,7 @@ class SurfaceRow:
     vmin: float | None = None
     vmax: float | None = None
     threshold: float | None = None
+    ticks: dict[float, str] | None = None  # colour-bar tick labels (e.g. layer names), else the values
 
 
 def surface_maps(rows: list[SurfaceRow], mesh: SurfaceMesh, title: str) -> Figure:
@@ -110,8 +114,11 @@ def surface_maps(rows: list[SurfaceRow], mesh: SurfaceMesh, title: str) -> Figur
                                         axes=axes[r, c], figure=fig, colorbar=False, cmap=row.cmap, vmin=vmin,
                                         vmax=vmax or 1.0, threshold=row.threshold)
             axes[r, c].set_title(f"{side} {view}" if r == 0 else "", fontsize="small")
+        axes[r, 0].text2D(-0.05, 0.5, row.title, transform=axes[r, 0].transAxes, rotation=90, ha="right",
+                          va="center", fontsize="small")
         mappable = plt.cm.ScalarMappable(cmap=row.cmap, norm=plt.Normalize(vmin, vmax or 1.0))
         bar = fig.colorbar(mappable, ax=axes[r, :].tolist(), fraction=0.015, pad=0.01)
-        bar.set_label(row.title, fontsize="small")
+        if row.ticks:
+            bar.set_ticks(list(row.ticks), labels=list(row.ticks.values()), fontsize="x-small")
     fig.suptitle(f"{title} (mesh: {mesh.source})", fontsize="medium")
     return fig

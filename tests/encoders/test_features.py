@@ -28,7 +28,7 @@ def test_round_trip_and_batch_size_does_not_change_features(mini_root, tmp_path)
 
 
 def test_missing_images_are_named(mini_root, tmp_path):
-    with pytest.raises(InputError, match=r"2 images are missing from .*nsd_stimuli\.hdf5 \(it holds 360\); first missing id: 360"):
+    with pytest.raises(InputError, match=r"2 images are missing from .*nsd_stimuli\.hdf5; first missing id: 360"):
         extract_features(OpenClipBackbone("vf-tiny-ViT"), NSDLayout(mini_root).stimuli, np.array([1, 360, 999]),
                          tmp_path / "f.h5")
     assert not (tmp_path / "f.h5").exists()

@@ -28,6 +28,7 @@ from voxelflow.encoders.backbones import Backbone
 from voxelflow.encoders.token_reduction import TokenCovariance, TokenReduction, grid_pool, project
 from voxelflow.errors import InputError
 from voxelflow.file_reading import open_hdf5
+from voxelflow.nsd_layout import open_stimuli
 from voxelflow.toolkit.tensor_images import images_to_tensor
 
 log = logging.getLogger(__name__)
@@ -93,12 +94,10 @@ def extract_features(backbone: Backbone, stimuli_path: str | Path, image_ids: np
     device = resolve_device(device)
     backbone = backbone.to(device).eval()
     out_path = Path(out_path)
-    with open_hdf5(stimuli_path, "stimulus brick") as stimuli:
-        brick = stimuli["imgBrick"]
-        missing = image_ids[(image_ids < 0) | (image_ids >= len(brick))]
+    with open_stimuli(stimuli_path) as brick:
+        missing = brick.missing(image_ids)
         if len(missing):
-            raise InputError(f"{len(missing)} images are missing from {stimuli_path} (it holds {len(brick)}); "
-                             f"first missing id: {missing[0]}")
+            raise InputError(f"{len(missing)} images are missing from {stimuli_path}; first missing id: {missing[0]}")
         attrs = {**(attrs or {}), "layers": json.dumps(backbone.layers),
                  "token_reduction": json.dumps(reduction.as_dict())}
         stat = Path(stimuli_path).stat()

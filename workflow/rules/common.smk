@@ -52,11 +52,19 @@ def nsd_study():
     return NSDStudy(DATA_ROOT, pre["space"], pre["betas_version"], pre["betas_format"])
 
 
+ALGONAUTS = config["dataset"] == "algonauts2023"
+
+
 def study_inputs(wildcards):
     """What preprocessing reads: the generated mini-NSD, or every file of the subject's part of an NSD copy
-    (NSDStudy.input_files), so that replacing any one of them reruns that subject's preprocessing."""
+    (NSDStudy.input_files) or of the Algonauts release, so that replacing any one of them reruns that subject's
+    preprocessing."""
     if config["dataset"] == "demo":
         return mininsd_outputs()
+    if ALGONAUTS:
+        from voxelflow.algonauts import AlgonautsLayout
+
+        return {"study": [str(p) for p in AlgonautsLayout(DATA_ROOT).input_files(wildcards.subject)]}
     pre = config["preprocess"]
     others = tuple(SUBJECTS) if pre["test_split"] == "shared-common" else ()
     try:
@@ -66,10 +74,16 @@ def study_inputs(wildcards):
     return {"study": [str(path) for path in files]}
 
 
-def design_input():
-    """The experiment design (which images each subject saw), or for the demo the folder it is written in."""
+def design_input(wildcards):
+    """Which images {subject} saw: the experiment design (the demo: the folder it is written in), or the
+    Algonauts release's image folders of the subject."""
     if config["dataset"] == "demo":
         return mininsd_outputs()["nsddata"]
+    if ALGONAUTS:
+        from voxelflow.algonauts import AlgonautsLayout
+
+        layout = AlgonautsLayout(DATA_ROOT)
+        return [str(layout.images_dir(wildcards.subject, split)) for split in ("train", "test")]
     return str(NSDLayout(DATA_ROOT).expdesign)
 
 
@@ -77,10 +91,12 @@ def stimuli_input():
     """The stimulus brick, or for the demo the folder the generator writes it in."""
     if config["dataset"] == "demo":
         return mininsd_outputs()["nsddata_stimuli"]
+    if ALGONAUTS:
+        return DATA_ROOT  # the release's PNGs
     return str(NSDLayout(DATA_ROOT).stimuli)
 
 
-ON_SURFACE = config["preprocess"]["space"] == "fsaverage"
+ON_SURFACE = config["preprocess"]["space"] == "fsaverage" or ALGONAUTS
 MAP_FIGURES = ("surface_map",) if ON_SURFACE else ("accuracy_map", "glass_brain")
 
 
@@ -90,14 +106,17 @@ def anatomy_input(wildcards):
 
 
 def subject_anatomy(subject):
-    """`subject`'s mean EPI (figure background), or the generator's output for the demo."""
+    """What `subject`'s maps are drawn over, as a list: its mean EPI, the study's inflated fsaverage where it
+    ships one (else none: nilearn's bundled fsaverage5), or the generator's output for the demo."""
     if config["dataset"] == "demo":
-        return mininsd_outputs()["nsddata"]
+        return [mininsd_outputs()["nsddata"]]
+    if ALGONAUTS:
+        return []
     layout = NSDLayout(DATA_ROOT, config["preprocess"]["space"])
-    if ON_SURFACE:  # the study's inflated fsaverage where it ships one (else nilearn's bundled fsaverage5)
+    if ON_SURFACE:
         return [str(p) for hemi in ("lh", "rh") for p in (layout.fsaverage_dir / f"surf/{hemi}.inflated",)
                 if p.is_file()]
-    return str(layout.mean_epi(subject))
+    return [str(layout.mean_epi(subject))]
 
 
 def backbone_spec(wildcards):
@@ -241,6 +260,11 @@ def final_outputs():
         outputs += expand("results/{subject}/synthesis/scores.tsv", subject=SUBJECTS)
         outputs += expand("results/{subject}/figures/synthesis/{target}.png", subject=SUBJECTS,
                           target=synthesis_targets())
+    if ALGONAUTS:
+        outputs.append("results/algonauts2023/scores.tsv")
+        outputs += expand("results/algonauts2023/{encoder}-{backbone}/algonauts_2023_challenge_submission/{subject}/"
+                          "{hemi}_pred_test.npy", encoder=ENCODERS, backbone=BACKBONES, subject=SUBJECTS,
+                          hemi=("lh", "rh"))
     if "transformer" in ENCODERS:
         outputs += expand("results/{subject}/figures/transformer-{backbone}/routing.png", subject=SUBJECTS,
                           backbone=BACKBONES)
@@ -416,6 +440,10 @@ def study_roi_tables():
         from voxelflow.mininsd.anatomy import ROI_LABELS
 
         return {family: dict(enumerate(labels, start=1)) for family, labels in ROI_LABELS.items()}
+    if ALGONAUTS:
+        from voxelflow.algonauts import AlgonautsLayout, roi_tables
+
+        return roi_tables(AlgonautsLayout(DATA_ROOT), SUBJECTS[0])
     return nsd_study().roi_tables(SUBJECTS[0])
 
 
@@ -452,6 +480,27 @@ def check_config_paths():
                              f"downloaded)")
 
 
+def check_algonauts():
+    """data_root is an Algonauts 2023 release holding every listed subject; nothing asks for single trials."""
+    from voxelflow.algonauts import AlgonautsLayout
+
+    held = AlgonautsLayout(DATA_ROOT).subjects()
+    for subject in SUBJECTS:
+        if subject not in held:
+            raise InputError(f"config.yaml: subjects: {subject} is not in the Algonauts 2023 release at {DATA_ROOT} "
+                             f"(it holds {', '.join(held) or 'no subjXX/training_split folders'})")
+    contrastive = config["decoders"].get("contrastive", {})
+    sessions = [*(contrastive.get("shared") or {}).get("sessions", {}).values(),
+                *contrastive.get("new_subject_sessions", [])]
+    if contrastive.get("train_on") == "trials" or any(n != "all" for n in sessions):
+        raise InputError("config.yaml: the Algonauts 2023 release holds repeat averages, not single trials or "
+                         "sessions: decoders.contrastive.train_on: trials, shared.sessions and new_subject_sessions "
+                         "other than 'all' cannot be had from it")
+    if config.get("rsa", {}).get("distance") == "crossnobis":
+        raise InputError("config.yaml: rsa.distance: crossnobis needs single trials, which the Algonauts 2023 "
+                         "release does not hold; use correlation")
+
+
 def check_demo_subjects():
     """Every listed subject is one the mini-NSD writes (subj01 .. mininsd.n_subjects)."""
     from voxelflow.nsd_layout import subject_number
@@ -466,6 +515,8 @@ def check_demo_subjects():
 try:
     if config["dataset"] == "demo":
         check_demo_subjects()
+    elif ALGONAUTS:
+        check_algonauts()
     else:
         for subject in SUBJECTS:
             nsd_study().check_subject(subject)
@@ -483,7 +534,8 @@ if config["dataset"] == "demo" and ON_SURFACE and not config["mininsd"]["surface
 if "rsa" in config and len(SUBJECTS) < 2:
     raise WorkflowError(f"config.yaml: rsa needs 2 or more subjects (noise ceilings and identification compare "
                         f"subjects), but subjects lists {', '.join(SUBJECTS)}; delete the rsa block or add a subject")
-if config.get("rsa", {}).get("distance") == "crossnobis" and not config["preprocess"]["keep_trials"]:
+if config.get("rsa", {}).get("distance") == "crossnobis" and not config["preprocess"]["keep_trials"] \
+        and not ALGONAUTS:
     raise WorkflowError("config.yaml: rsa.distance: crossnobis needs preprocess.keep_trials: true (the test images' "
                         "single trials are kept in responses.h5 only then); or rsa.distance: correlation")
 if config["decoders"].get("contrastive", {}).get("train_on") == "trials" and not config["preprocess"]["keep_trials"]:

@@ -5,7 +5,7 @@
 
 rule extract_features:
     input:
-        design=design_input(),
+        design=design_input,
         stimuli=stimuli_input(),
     output:
         features="results/features/{backbone}/{subject}.h5",

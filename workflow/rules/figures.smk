@@ -114,7 +114,7 @@ rule layer_hierarchy:
         scores=lambda wc: expand("results/{subject}/encoders/ridge/{backbone}/layers.h5", subject=SUBJECTS,
                                  backbone=wc.backbone),
         responses=expand("results/{subject}/responses.h5", subject=SUBJECTS),
-        anatomy=lambda wc: [subject_anatomy(subject) for subject in SUBJECTS],
+        anatomy=lambda wc: [path for subject in SUBJECTS for path in subject_anatomy(subject)],
     output:
         table="results/layer_hierarchy-{backbone}.tsv",
         figure=report(

@@ -57,6 +57,8 @@ JOB_SIZES = {
     # ground truth and every candidate set at 425 px in float64 (1,000 x 425 x 425 x 3 x 8 B = 4.3 GB each)
     "score_reconstructions": {"demo": (3000, 20), "nsd": (24000, 120)},
     "synthesize": {"demo": (2000, 10), "nsd": (16000, 240)},
+    # one subject's ~200 test images through one encoder (the transformer reads its token grids)
+    "algonauts_submission": {"demo": (2000, 5), "nsd": (8000, 20)},
     "score_synthesis": {"demo": (2500, 10), "nsd": (16000, 60)},
     # Stable Diffusion at 512 px, 50 steps with classifier-free guidance: ~5 s an image on one GPU
     "synthesize_from_captions": {"demo": (2500, 10), "nsd": (16000, 120)},

@@ -29,7 +29,8 @@ rule preprocess_subject:
         responses="results/{subject}/responses.h5",
     params:
         data_root=DATA_ROOT,
-        preprocess=config["preprocess"],
+        # the release's settings only where it is read (so that other studies' params, and plans, stay as they were)
+        preprocess={**config["preprocess"], "algonauts": config["algonauts"]} if ALGONAUTS else config["preprocess"],
         common_subjects=SUBJECTS if config["preprocess"]["test_split"] == "shared-common" else [],
     log:
         "logs/{subject}/preprocess.log",

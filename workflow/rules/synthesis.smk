@@ -122,3 +122,8 @@ rule synthesize_from_captions:
         "../envs/voxelflow.yaml"
     script:
         "../scripts/synthesize_from_captions.py"
+
+
+# cheap: runs where snakemake runs (a cluster never queues it)
+localrules:
+    synthesis_grid,

@@ -37,10 +37,11 @@ def main(smk) -> None:
     layers = list(scores)
     if maps and isinstance(maps[0][1], ResponseSet):  # a surface study: one row of views per subject
         mesh = surface_mesh(smk.params.data_root, surface_size(smk.params.data_root, maps[0][1]))
-        rows = [SurfaceRow(f"{r.subject}: best layer (1 = {layers[0]} .. {len(layers)} = {layers[-1]})",
-                           np.nan_to_num(best), r.hemisphere, r.vertex, cmap="viridis", vmin=0.5,
-                           vmax=len(layers) + 0.5, threshold=0.5) for best, r in maps]
-        figures.save_figure(surface_maps(rows, mesh, f"ridge-{backbone}"), smk.output.best_layer)
+        rows = [SurfaceRow(r.subject, np.nan_to_num(best), r.hemisphere, r.vertex, cmap="viridis", vmin=0.5,
+                           vmax=len(layers) + 0.5, threshold=0.5,
+                           ticks={i + 1.0: name for i, name in enumerate(layers)}) for best, r in maps]
+        figures.save_figure(surface_maps(rows, mesh, f"ridge-{backbone}: best layer per vertex (blank: none "
+                                                     f"predicts it)"), smk.output.best_layer)
     else:
         figures.save_figure(figures.best_layer_maps(maps, layers), smk.output.best_layer)
 

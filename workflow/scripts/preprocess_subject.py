@@ -1,5 +1,7 @@
-"""Snakemake glue: betas of one subject -> results/{subject}/responses.h5 (rule preprocess_subject)."""
+"""Snakemake glue: betas of one subject (or the Algonauts release's responses) -> results/{subject}/responses.h5
+(rule preprocess_subject)."""
 
+from voxelflow.algonauts import read_subject
 from voxelflow.config_check import dataclass_settings
 from voxelflow.preprocess import PreprocessOptions, preprocess_study_subject
 from voxelflow.responses import write_responses
@@ -7,10 +9,15 @@ from voxelflow.script_runner import run_reporting_errors
 
 
 def main(smk) -> None:
-    options = dataclass_settings(PreprocessOptions, {**smk.params.preprocess,
-                                                     "common_subjects": smk.params.common_subjects})
-    write_responses(smk.output.responses,
-                    preprocess_study_subject(smk.params.data_root, smk.wildcards.subject, options))
+    if "algonauts" in smk.params.preprocess:  # dataset algonauts2023: the release's responses are preprocessed
+        settings = smk.params.preprocess["algonauts"]
+        responses = read_subject(smk.params.data_root, smk.wildcards.subject, settings["validation"],
+                                 settings["seed"])
+    else:
+        options = dataclass_settings(PreprocessOptions, {**smk.params.preprocess,
+                                                         "common_subjects": smk.params.common_subjects})
+        responses = preprocess_study_subject(smk.params.data_root, smk.wildcards.subject, options)
+    write_responses(smk.output.responses, responses)
 
 
 run_reporting_errors(lambda: main(snakemake), snakemake.log[0], snakemake.threads)  # noqa: F821 (Snakemake)
