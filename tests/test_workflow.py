@@ -69,7 +69,7 @@ def test_dry_run_plans_the_jobs_per_subject_and_backbone(tmp_path):
                     # (layer: all), per subject; one hierarchy figure per backbone over all subjects
                     "sweep_ridge_layers": 8, "layer_hierarchy": 2,
                     # RSA and tRSA of every ROI against every backbone layer, all subjects together; voxel captions
-                    "rsa": 1, "caption_voxels": 4,
+                    "rsa": 1, "caption_voxels": 4, "synthesize_from_captions": 4,
                     # decoders: one target backbone; one generator for all subjects
                     "fit_contrastive": 4, "fit_prior": 4, "fit_low_level": 4, "train_generator": 1,
                     "reconstruct": 4, "score_reconstructions": 4, "decoding_summary": 1,
@@ -82,14 +82,15 @@ def test_dry_run_plans_the_jobs_per_subject_and_backbone(tmp_path):
                     "summarize_encoder": 36}
     # every job a cluster would queue is sized; only the cheap plotting and summary rules run unsized, where
     # snakemake runs (localrules)
-    local = set(re.search(r"^localrules:\n((?:    \w+,\n)+)", (REPO / "Snakefile").read_text(), re.MULTILINE)
-                .group(1).replace(",", "").split())
+    local = {name for path in [REPO / "Snakefile", *(REPO / "workflow/rules").glob("*.smk")]
+             for block in re.findall(r"^localrules:\n((?:    \w+,\n)+)", path.read_text(), re.MULTILINE)
+             for name in block.replace(",", "").split()}
     blocks = [block for block in re.split(r"^\[.*\]$", proc.stdout, flags=re.MULTILINE) if "resources:" in block]
     resources = {re.search(r"^rule (\w+):$", block, re.MULTILINE).group(1):
                  re.search(r"resources: (.*)", block).group(1) for block in blocks}
     unsized = {rule for rule, values in resources.items()
                if not (re.search(r"mem_mb=\d+", values) and re.search(r"runtime=\d+", values))}
-    assert unsized == local == {"all", "encoding_maps", "encoding_roi_bars", "encoder_comparison", "decoding_summary",
+    assert unsized == local & set(resources) == {"all", "encoding_maps", "encoding_roi_bars", "encoder_comparison", "decoding_summary",
                                 "synthesis_grid", "summarize_encoder", "few_data_summary"}
 
 
@@ -295,6 +296,12 @@ def test_a_scoring_option_plans_only_scoring_jobs(finished_nsd_run):
     config["synthesis"]["targets"]["faces-2"] = "FFA"  # a new target: only its own jobs
     assert _planned(_run(workdir, config, "-n")) == {"synthesize": 2, "synthesis_grid": 14, "score_synthesis": 2,
                                                      "all": 1}
+
+
+def test_a_caption_synthesis_option_redraws_the_images_not_the_captions(finished_nsd_run):
+    workdir, config = finished_nsd_run
+    config["captions"]["synthesis"]["n_images"] = 4
+    assert _planned(_run(workdir, config, "-n")) == {"synthesize_from_captions": 2, "all": 1}
 
 
 def test_a_metric_protocol_or_network_edit_rescores_without_regenerating(finished_nsd_run):

@@ -528,7 +528,7 @@ try:
 except InputError as err:
     raise WorkflowError(str(err)) from None
 
-if config["dataset"] == "demo" and ON_SURFACE and not config["mininsd"]["surface"]:
+if config["dataset"] == "demo" and ON_SURFACE and not config["mininsd"].get("surface"):
     raise WorkflowError("config.yaml: preprocess.space: fsaverage on the demo needs mininsd.surface: true (the "
                         "mini-NSD writes its fsaverage layout only then)")
 if "rsa" in config and len(SUBJECTS) < 2:

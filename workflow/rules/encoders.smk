@@ -248,7 +248,8 @@ rule caption_voxels:
             labels={"figure": "voxel captions (BrainSCUBA)"},
         ),
     params:
-        captions=config.get("captions", {}),
+        # the captioning settings alone: editing captions.synthesis redraws the images, not the captions
+        captions={key: value for key, value in config.get("captions", {}).items() if key != "synthesis"},
         device=config["device"],
     log:
         "logs/{subject}/captions.log",
