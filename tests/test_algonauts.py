@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from voxelflow.algonauts import AlgonautsLayout, ReleaseImages, image_ids, read_subject, score_rows, \
-    write_submission
+    score_table, validation_images, write_submission
 from voxelflow.errors import InputError
 from voxelflow.mininsd.algonauts_export import export_algonauts
 from voxelflow.mininsd.writer import MiniNSDConfig, write_mininsd
@@ -29,12 +29,12 @@ def test_the_release_reads_back_as_the_surface_responses(study):
     layout = AlgonautsLayout(release)
     assert layout.subjects() == ["subj01"]
     names = sorted(p.name for p in layout.images_dir("subj01", "train").iterdir())
-    assert names[0].startswith("train-0001_nsd-") and len(names) == 60
+    assert names[0].startswith("train-0001_nsd-") and len(names) == 60 + 15  # its own and half the shared images
     assert np.load(layout.fmri("subj01", "train", "lh")).dtype == np.float32
     data = read_subject(release, "subj01")
     surface = preprocess_study_subject(root, "subj01", PreprocessOptions(space="fsaverage"))
-    np.testing.assert_array_equal(data.image_ids, surface.image_ids)  # ascending, the shared images as test
-    np.testing.assert_array_equal(data.split, surface.split)
+    np.testing.assert_array_equal(data.image_ids, surface.image_ids)  # ascending
+    np.testing.assert_array_equal(data.image_ids[data.is_test], surface.image_ids[surface.is_test][::2])
     np.testing.assert_allclose(data.responses, surface.responses, atol=1e-6)
     np.testing.assert_array_equal(data.vertex, surface.vertex)
     np.testing.assert_allclose(data.noise_ceiling, surface.noise_ceiling, rtol=1e-5)  # stored as a fraction
@@ -50,7 +50,7 @@ def test_without_test_fmri_a_seeded_validation_split_is_held_out(study, tmp_path
     for hemi in ("lh", "rh"):
         AlgonautsLayout(copy).fmri("subj01", "test", hemi).unlink()
     a, b = read_subject(copy, "subj01", validation=0.2, seed=1), read_subject(copy, "subj01", validation=0.2, seed=1)
-    assert a.is_test.sum() == 12 and len(a.image_ids) == 60  # 20 % of the 60 training images
+    assert 5 <= a.is_test.sum() <= 25 and len(a.image_ids) == 75  # about 20 % of the 75 training images
     np.testing.assert_array_equal(a.split, b.split)
     assert not np.array_equal(a.split, read_subject(copy, "subj01", validation=0.2, seed=2).split)
     assert a.attrs["noise_ceiling_source"] == "release's test noise ceiling (validation images)"
@@ -59,8 +59,17 @@ def test_without_test_fmri_a_seeded_validation_split_is_held_out(study, tmp_path
     withheld = read_subject(copy, "subj01", validation=0.2, seed=1)
     assert withheld.attrs["noise_ceiling_source"] == "unavailable" and np.isnan(withheld.noise_ceiling).all()
     np.save(AlgonautsLayout(copy).fmri("subj01", "train", "rh"), np.zeros((59, 3), np.float32))
-    with pytest.raises(InputError, match=r"rh_training_fmri\.npy has shape \(59, 3\), but .*training_images holds 60 images"):
+    with pytest.raises(InputError, match=r"rh_training_fmri\.npy has shape \(59, 3\), but .*training_images holds 75 images"):
         read_subject(copy, "subj01")
+
+
+def test_the_validation_draw_is_per_image_so_subjects_agree_on_shared_images():
+    one, other = np.arange(0, 4000), np.arange(2000, 9000)  # images 2000..3999 seen by both
+    a, b = validation_images(one, 0.1), validation_images(other, 0.1)
+    np.testing.assert_array_equal(a[2000:], b[:2000])
+    assert abs(a.mean() - 0.1) < 0.02 and 150 < a[2000:].sum() < 250  # the common held-out images
+    with pytest.raises(InputError, match="at least 2 are needed"):
+        validation_images(np.arange(3), 0.01)
 
 
 def test_release_images_and_the_submission_format(study, tmp_path):
@@ -74,7 +83,7 @@ def test_release_images_and_the_submission_format(study, tmp_path):
     lh, rh = write_submission(tmp_path, "subj01", predictions, data.hemisphere)
     assert lh == tmp_path / "algonauts_2023_challenge_submission/subj01/lh_pred_test.npy"
     left, right = np.load(lh), np.load(rh)
-    assert left.dtype == np.float32 and left.shape == (30, (data.hemisphere == "lh").sum())
+    assert left.dtype == np.float32 and left.shape == (15, (data.hemisphere == "lh").sum())
     np.testing.assert_allclose(np.concatenate([left, right], axis=1), predictions, rtol=1e-6)
 
 
@@ -85,3 +94,14 @@ def test_score_rows_follow_the_challenge_metric():
     assert everything["roi"] == "all vertices" and everything["n_vertices"] == 4
     assert everything["algonauts_score"] == pytest.approx((50 + 100 + 0 + 100) / 4)  # 0.25/0.5, capped, 0, NC 0
     assert ffa["algonauts_score"] == pytest.approx(75) and ffa["mean_r"] == pytest.approx(0.7)
+
+
+def test_the_mean_over_subjects_weighs_every_vertex_alike():
+    a = score_rows("subj01", "m", np.array([0.5, 0.5]), np.array([25.0, 25.0]), {}, "test", "release")
+    b = score_rows("subj02", "m", np.array([0.0, 0.0, 0.0, 0.0]), np.array([50.0] * 4), {}, "test", "release")
+    table = score_table(a + b).set_index("subject")
+    assert table.loc["all subjects", "n_vertices"] == 6
+    assert table.loc["all subjects", "algonauts_score"] == pytest.approx((2 * 100 + 4 * 0) / 6)  # not (100 + 0) / 2
+    assert table.loc["all subjects", "mean_r"] == pytest.approx(1 / 6)
+    c = score_rows("subj03", "m", np.array([0.5]), np.array([np.nan]), {}, "validation", "unavailable")
+    assert np.isnan(score_table(a + c).set_index("subject").loc["all subjects", "algonauts_score"])

@@ -21,6 +21,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from voxelflow.atlases.roi_masks import RoiSet
 from voxelflow.errors import InputError
@@ -30,6 +31,7 @@ from voxelflow.responses import ResponseSet
 ROI_FAMILIES = ("prf-visualrois", "floc-bodies", "floc-faces", "floc-places", "floc-words", "streams")
 IMAGE_NAME = re.compile(r"^(train|test)-(\d{4})_nsd-(\d{5})\.png$")
 SUBMISSION_DIR = "algonauts_2023_challenge_submission"
+N_NSD_IMAGES = 73000
 
 
 class AlgonautsLayout:
@@ -145,12 +147,24 @@ def _rows(layout: AlgonautsLayout, subject: str, split: str, hemi: str, n_images
     return fmri
 
 
+def validation_images(ids: np.ndarray, share: float, seed: int = 0) -> np.ndarray:
+    """(n,) bool: which of the images `ids` (0-based NSD ids) are held out for validation. The draw is per image
+    id, not per row, so every subject holds out the same images among those they share (NSD's shared images in
+    the training sets): RSA and cross-subject comparisons get common held-out images. About `share` of the
+    images; at least 2."""
+    chosen = np.random.default_rng(seed).random(N_NSD_IMAGES)[ids] < share
+    if chosen.sum() < 2:
+        raise InputError(f"algonauts.validation: {share} of {len(ids)} training images holds out {chosen.sum()}; "
+                         f"at least 2 are needed")
+    return chosen
+
+
 def read_subject(root: str | Path, subject: str, validation: float = 0.1, seed: int = 0) -> ResponseSet:
     """A subject of the release as a vertex response store (challenge vertices, left hemisphere first).
 
     Held-out images: the released test images when the release has their fMRI (after the challenge), with the
-    release's noise ceiling; else a validation split of `validation` of the training images drawn with `seed`
-    (as the devkit's tutorial carves one), whose noise ceiling is the release's test one where shipped (the same
+    release's noise ceiling; else a validation split of about `validation` of the training images drawn with
+    `seed` (as the devkit's tutorial carves one; `validation_images`), whose noise ceiling is the release's test one where shipped (the same
     repeat design) and unavailable (NaN) otherwise: attribute `noise_ceiling_source` says which. The release's
     responses are already repeat averages: `repeats` is 1 and there are no single trials.
     """
@@ -176,8 +190,7 @@ def read_subject(root: str | Path, subject: str, validation: float = 0.1, seed: 
         source = "release (test images)"
     else:
         ids, responses = train_ids, fmri
-        is_test = np.zeros(len(ids), bool)
-        is_test[np.random.default_rng(seed).choice(len(ids), max(2, round(validation * len(ids))), replace=False)] = True
+        is_test = validation_images(ids, validation, seed)
         source = "release's test noise ceiling (validation images)" if np.isfinite(nc).all() else "unavailable"
     order = np.argsort(ids, kind="stable")
     hemisphere = np.repeat(np.array(HEMISPHERES), counts)
@@ -229,3 +242,21 @@ def score_rows(subject: str, model: str, r: np.ndarray, noise_ceiling: np.ndarra
                          "mean_r": float(np.nanmean(r[mask])), "algonauts_score": float(np.mean(accuracy[mask])),
                          "held_out": held_out, "noise_ceiling": noise_ceiling_source})
     return rows
+
+
+def score_table(rows: list[dict]) -> pd.DataFrame:
+    """`score_rows` of every subject and model, and per model and ROI the challenge's number over subjects: the
+    vertex-weighted mean (every vertex of every subject weighs the same), subject "all subjects"; a subject without
+    a score (NaN) leaves the mean without one."""
+    table = pd.DataFrame(rows)
+    weighted = table.assign(r_sum=table.mean_r * table.n_vertices, score_sum=table.algonauts_score * table.n_vertices)
+
+    def total(values: pd.Series) -> float:
+        return float(np.sum(values.to_numpy()))  # NaN stays NaN, unlike pandas' sum
+
+    mean = weighted.groupby(["model", "roi"], sort=False).agg(
+        n_vertices=("n_vertices", "sum"), r_sum=("r_sum", total), score_sum=("score_sum", total),
+        held_out=("held_out", "first"), noise_ceiling=("noise_ceiling", "first")).reset_index()
+    mean = mean.assign(subject="all subjects", mean_r=mean.r_sum / mean.n_vertices,
+                       algonauts_score=mean.score_sum / mean.n_vertices)
+    return pd.concat([table, mean[table.columns]], ignore_index=True)

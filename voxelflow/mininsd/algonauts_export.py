@@ -2,7 +2,8 @@
 
 As the challenge made its release from NSD: each subject's fsaverage betas z-scored per session and averaged over
 repeats (voxelflow's preprocessing of the surface mini-NSD), its nsdgeneral vertices as the challenge vertices,
-the shared images as the test split, the images as PNGs named by their NSD id, the ROI labels per challenge vertex
+half the shared images as the test split (the other half in training, as the release keeps some shared images
+there), the images as PNGs named by their NSD id, the ROI labels per challenge vertex
 and on fsaverage, and the label mappings. With `release_test` the test fMRI and noise ceiling are included, as
 the post-challenge release has them; without, the test images come alone, as during the challenge.
 """
@@ -28,7 +29,11 @@ def export_algonauts(mininsd_root: str | Path, out: str | Path, subjects: list[s
     for subject in subjects:
         data = preprocess_study_subject(mininsd_root, subject, PreprocessOptions(space="fsaverage"))
         n = int(np.asarray(surface_labels(nsd, "nsdgeneral")).size // 2)
-        for split, rows in (("train", ~data.is_test), ("test", data.is_test)):
+        # as the release: half of the shared images (every other one) are the test split, the rest is training
+        shared = np.flatnonzero(data.is_test)
+        is_test = np.zeros(len(data.image_ids), bool)
+        is_test[shared[::2]] = True
+        for split, rows in (("train", ~is_test), ("test", is_test)):
             ids = data.image_ids[rows]
             folder = layout.images_dir(subject, split)
             folder.mkdir(parents=True, exist_ok=True)

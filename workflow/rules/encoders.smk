@@ -261,3 +261,43 @@ rule caption_voxels:
         "../envs/voxelflow.yaml"
     script:
         "../scripts/caption_voxels.py"
+
+
+# BrainSCUBA's last step: images prompted by the captions, scored as BrainDiVE's images are
+rule synthesize_from_captions:
+    input:
+        unpack(caption_synthesis_inputs),
+    output:
+        images="results/{subject}/captions/images.h5",
+        scores="results/{subject}/captions/image_scores.tsv",
+        grid=report(
+            "results/{subject}/figures/caption_images.png",
+            caption="../report/caption_images.rst",
+            category="Synthesis",
+            subcategory="{subject}",
+            labels={"figure": "images from voxel captions"},
+        ),
+        responses_figure=report(
+            "results/{subject}/figures/caption_image_responses.png",
+            caption="../report/caption_image_responses.rst",
+            category="Synthesis",
+            subcategory="{subject}",
+            labels={"figure": "caption image responses"},
+        ),
+    params:
+        captions=config.get("captions", {}),
+        backbone_specs=caption_synthesis_backbones,
+        device=config["device"],
+    log:
+        "logs/{subject}/captions/synthesis.log",
+    benchmark:
+        "logs/benchmarks/{subject}/captions/synthesis.tsv"
+    threads: 2
+    resources:
+        gpu=GPUS_PER_JOB,
+        **job_size("synthesize_from_captions"),
+    conda:
+        "../envs/voxelflow.yaml"
+    script:
+        "../scripts/synthesize_from_captions.py"
+

@@ -1,9 +1,7 @@
 """Snakemake glue: the Algonauts 2023 score (and mean r) of every subject, encoder and backbone on the held-out
 images, over all vertices and per ROI, with the mean over subjects (rule algonauts_scores)."""
 
-import pandas as pd
-
-from voxelflow.algonauts import score_rows
+from voxelflow.algonauts import score_rows, score_table
 from voxelflow.encoding_scores import read_scores
 from voxelflow.responses import read_responses
 from voxelflow.script_runner import run_reporting_errors
@@ -20,15 +18,7 @@ def main(smk) -> None:
         rows += score_rows(data.subject, model, scores.r, data.noise_ceiling,
                            data.rois.present(list(smk.params.rois), data.subject),
                            str(data.attrs.get("test_split")), str(data.attrs.get("noise_ceiling_source")))
-    table = pd.DataFrame(rows)
-    # the challenge's number: every vertex of every subject weighs the same (a vertex-weighted mean)
-    weighted = table.assign(r_sum=table.mean_r * table.n_vertices, score_sum=table.algonauts_score * table.n_vertices)
-    mean = weighted.groupby(["model", "roi"], sort=False).agg(n_vertices=("n_vertices", "sum"), r_sum=("r_sum", "sum"),
-                                                               score_sum=("score_sum", "sum")).reset_index()
-    mean = mean.assign(subject="all subjects", mean_r=mean.r_sum / mean.n_vertices,
-                       algonauts_score=mean.score_sum / mean.n_vertices,
-                       held_out=table.held_out.iloc[0], noise_ceiling=table.noise_ceiling.iloc[0])
-    table = pd.concat([table, mean[table.columns]], ignore_index=True)
+    table = score_table(rows)
     write_table(table, smk.output.table, float_format="%.4f")
 
 
