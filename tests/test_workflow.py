@@ -155,6 +155,8 @@ def test_bad_synthesis_config_is_a_clear_error(tmp_path, change, message):
     (lambda c: (c["rsa"].update(distance="crossnobis"), c["preprocess"].update(keep_trials=False),
                 c.update(decoders={}), c.pop("synthesis")),  # (the decoders' few-session curves need trials too)
      "config.yaml: rsa.distance: crossnobis needs preprocess.keep_trials: true"),
+    (lambda c: c.update(dataset="table"), "config.yaml: dataset: table needs study_table: the path of the study "
+                                          "table (YAML)"),
     (lambda c: c["captions"].update(backbone="clip"),
      "config.yaml: captions reads the ridge encoder on 'clip', but the config fits"),
     (lambda c: c["captions"].update(captioner="/weights/clipcap"),
@@ -581,6 +583,33 @@ def test_the_algonauts_release_is_scored_and_submitted(tmp_path):
         lh_vertices = np.load(release / subject / "roi_masks/lh.all-vertices_fsaverage_space.npy").sum()
         assert lh.dtype == np.float32 and lh.shape == (n_test, lh_vertices)
         assert (results / f"{subject}/figures/ridge-stages/surface_map.png").is_file()
+
+
+@pytest.mark.slow
+def test_a_study_table_runs_the_dag_and_matches_the_nsd_reader(tmp_path, mini_root):
+    """The mini-NSD described by a study table (its own files, trials tables beside the table) through
+    preprocessing, features, ridge, maps and RSA; the responses equal the NSD reader's of the same files."""
+    from voxelflow.nsd_study import NSDStudy
+    from voxelflow.preprocess import preprocess_subject
+    from voxelflow.responses import read_responses
+    from voxelflow.study_table import export_table
+
+    table = export_table(mini_root, tmp_path / "study/study.yaml", ["subj01", "subj02"])
+    config = {**_shipped_config(), "dataset": "table", "study_table": str(table), "subjects": ["subj01", "subj02"],
+              "backbones": {"gabor": {"type": "gabor"}}, "decoders": {}}
+    config["encoders"] = {"ridge": {**config["encoders"]["ridge"], "layers": []}}
+    del config["synthesis"], config["captions"]
+    proc = _run(tmp_path / "run", config)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for subject in ("subj01", "subj02"):
+        stored = read_responses(tmp_path / f"run/results/{subject}/responses.h5")
+        direct = preprocess_subject(NSDStudy(mini_root).subject(subject))
+        np.testing.assert_array_equal(stored.image_ids, direct.image_ids)
+        np.testing.assert_allclose(stored.responses, direct.responses, atol=1e-6)
+        summary = json.loads((tmp_path / f"run/results/{subject}/encoders/ridge/gabor/summary.json").read_text())
+        assert summary["rois"]["V1"]["median_r"] > 0.3
+        assert (tmp_path / f"run/results/{subject}/figures/ridge-gabor/accuracy_map.png").is_file()
+    assert set(read_table(tmp_path / "run/results/rsa/comparisons.tsv").distance) == {"crossnobis"}
 
 
 @pytest.mark.slow

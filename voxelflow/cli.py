@@ -26,6 +26,18 @@ def _preprocess(args: argparse.Namespace) -> None:
                                                        dataclass_settings(PreprocessOptions, settings)))
 
 
+def _export_table(args: argparse.Namespace) -> None:
+    from voxelflow.study_table import export_table
+
+    print(export_table(args.study, args.out, args.subjects))
+
+
+def _export_algonauts(args: argparse.Namespace) -> None:
+    from voxelflow.mininsd.algonauts_export import export_algonauts
+
+    print(export_algonauts(args.study, args.out, args.subjects, release_test=not args.withhold_test))
+
+
 def _benchmarks(args: argparse.Namespace) -> None:
     from voxelflow.job_benchmarks import benchmark_table
 
@@ -61,6 +73,20 @@ def main(argv: list[str] | None = None) -> None:
     pre.add_argument("--common-subjects", nargs="*", default=[], help="subjects of shared-common")
     pre.add_argument("--keep-trials", action="store_true", help="keep the training images' single trials")
     pre.set_defaults(run=_preprocess)
+
+    table = commands.add_parser("export-table", help="describe an NSD-layout study (the mini-NSD) by a study table")
+    table.add_argument("study", type=Path, help="the NSD-layout study's root")
+    table.add_argument("out", type=Path, help="the study table to write (YAML; trials tables beside it)")
+    table.add_argument("--subjects", nargs="+", default=["subj01"])
+    table.set_defaults(run=_export_table)
+
+    release = commands.add_parser("export-algonauts", help="a surface mini-NSD in the Algonauts 2023 release's layout")
+    release.add_argument("study", type=Path, help="a mini-NSD written with its fsaverage layout (mininsd.surface)")
+    release.add_argument("out", type=Path, help="the release folder to write (subjXX/ inside)")
+    release.add_argument("--subjects", nargs="+", default=["subj01"])
+    release.add_argument("--withhold-test", action="store_true", help="no test fMRI or noise ceiling, as during "
+                                                                      "the challenge")
+    release.set_defaults(run=_export_algonauts)
 
     bench = commands.add_parser("benchmarks", help="per-job time and memory of a finished run, slowest first")
     bench.add_argument("folder", type=Path, nargs="?", default=Path("logs/benchmarks"))

@@ -51,6 +51,22 @@ def roi_bar_plot(table: pd.DataFrame, value: str = "median_nna",
     return fig
 
 
+def volume_background(data_root: str, space: str, subject: str, fallback: str | None = None) -> nib.Nifti1Image:
+    """What a subject's volume maps are drawn over: NSD's mean EPI, else its brain mask, else `fallback` (a study
+    table's voxel mask)."""
+    from pathlib import Path
+
+    from voxelflow.errors import InputError
+    from voxelflow.nsd_layout import NSDLayout
+
+    layout = NSDLayout(data_root, space)
+    for path in (layout.mean_epi(subject), layout.brainmask(subject), fallback):
+        if path is not None and Path(path).is_file():
+            return nib.load(path)
+    raise InputError(f"no background for {subject}'s maps: neither {layout.mean_epi(subject)} nor "
+                     f"{layout.brainmask(subject)} exists")
+
+
 def _volume_image(values: np.ndarray, ijk: np.ndarray, shape: tuple, affine: np.ndarray) -> nib.Nifti1Image:
     return nib.Nifti1Image(scatter_to_volume(np.nan_to_num(values), ijk, shape, fill=0.0), affine)
 

@@ -35,7 +35,8 @@ _PIECE = 1 << 22  # most decompressed bytes produced at once
 def read_masked_betas(path: str | Path, mask: np.ndarray) -> np.ndarray:
     """Betas of the `mask` voxels: (n_trials, n_voxels) float32 percent signal change.
 
-    `mask` is an (X, Y, Z) bool volume on the same grid as the betas. Raises
+    `mask` is an (X, Y, Z) bool volume on the same grid as the betas (a .npy file of a study table holds the
+    mask's voxels already, (trials, n_voxels)). Raises
     InputError naming the file if it is missing, damaged, or on another grid.
     """
     path = Path(path)
@@ -43,7 +44,21 @@ def read_masked_betas(path: str | Path, mask: np.ndarray) -> np.ndarray:
         raise InputError(f"betas file {path} does not exist")
     if path.suffix == ".hdf5":
         return _read_hdf5(path, mask)
+    if path.suffix == ".npy":
+        return _read_npy(path, mask)
     return _read_nifti(path, mask)
+
+
+def _read_npy(path: Path, mask: np.ndarray) -> np.ndarray:
+    """A study table's .npy betas: (trials, voxels of the mask in C order), already masked."""
+    try:
+        betas = np.load(path, mmap_mode="r")
+    except (OSError, ValueError) as err:
+        raise InputError(f"cannot read betas {path}: {err}") from None
+    if betas.ndim != 2 or betas.shape[1] != int(mask.sum()):
+        raise InputError(f"betas {path} have shape {betas.shape}, but the mask holds {int(mask.sum())} voxels "
+                         f"(expected (trials, {int(mask.sum())}))")
+    return _to_percent_signal_change(np.array(betas, dtype=np.float32), betas.dtype)
 
 
 def _to_percent_signal_change(betas: np.ndarray, stored_dtype: np.dtype) -> np.ndarray:

@@ -53,6 +53,20 @@ def nsd_study():
 
 
 ALGONAUTS = config["dataset"] == "algonauts2023"
+TABLE = config["dataset"] == "table"
+
+
+@cache
+def study_table():
+    """The configured study table (dataset: table), opened once; a clear error without one."""
+    from voxelflow.study_table import StudyTable
+
+    if "study_table" not in config:
+        raise WorkflowError("config.yaml: dataset: table needs study_table: the path of the study table (YAML)")
+    try:
+        return StudyTable(config["study_table"])
+    except InputError as err:
+        raise WorkflowError(f"config.yaml: study_table: {err}") from None
 
 
 def study_inputs(wildcards):
@@ -65,6 +79,8 @@ def study_inputs(wildcards):
         from voxelflow.algonauts import AlgonautsLayout
 
         return {"study": [str(p) for p in AlgonautsLayout(DATA_ROOT).input_files(wildcards.subject)]}
+    if TABLE:
+        return {"study": [str(p) for p in study_table().input_files(wildcards.subject)]}
     pre = config["preprocess"]
     others = tuple(SUBJECTS) if pre["test_split"] == "shared-common" else ()
     try:
@@ -84,6 +100,8 @@ def design_input(wildcards):
 
         layout = AlgonautsLayout(DATA_ROOT)
         return [str(layout.images_dir(wildcards.subject, split)) for split in ("train", "test")]
+    if TABLE:
+        return [config["study_table"], str(study_table()._file(study_table().entry(wildcards.subject)["trials"]))]
     return str(NSDLayout(DATA_ROOT).expdesign)
 
 
@@ -93,6 +111,8 @@ def stimuli_input():
         return mininsd_outputs()["nsddata_stimuli"]
     if ALGONAUTS:
         return DATA_ROOT  # the release's PNGs
+    if TABLE:
+        return str(study_table().images)
     return str(NSDLayout(DATA_ROOT).stimuli)
 
 
@@ -112,6 +132,8 @@ def subject_anatomy(subject):
         return [mininsd_outputs()["nsddata"]]
     if ALGONAUTS:
         return []
+    if TABLE:  # the voxel mask is the background
+        return [str(study_table()._file(study_table().entry(subject)["mask"]))]
     layout = NSDLayout(DATA_ROOT, config["preprocess"]["space"])
     if ON_SURFACE:
         return [str(p) for hemi in ("lh", "rh") for p in (layout.fsaverage_dir / f"surf/{hemi}.inflated",)
@@ -444,6 +466,8 @@ def study_roi_tables():
         from voxelflow.algonauts import AlgonautsLayout, roi_tables
 
         return roi_tables(AlgonautsLayout(DATA_ROOT), SUBJECTS[0])
+    if TABLE:
+        return study_table().roi_tables(SUBJECTS[0])
     return nsd_study().roi_tables(SUBJECTS[0])
 
 
@@ -517,6 +541,9 @@ try:
         check_demo_subjects()
     elif ALGONAUTS:
         check_algonauts()
+    elif TABLE:
+        for subject in SUBJECTS:
+            study_table().entry(subject)
     else:
         for subject in SUBJECTS:
             nsd_study().check_subject(subject)

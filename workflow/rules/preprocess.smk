@@ -30,7 +30,8 @@ rule preprocess_subject:
     params:
         data_root=DATA_ROOT,
         # the release's settings only where it is read (so that other studies' params, and plans, stay as they were)
-        preprocess={**config["preprocess"], "algonauts": config["algonauts"]} if ALGONAUTS else config["preprocess"],
+        preprocess={**config["preprocess"], "algonauts": config["algonauts"]} if ALGONAUTS
+        else {**config["preprocess"], "study_table": config.get("study_table")} if TABLE else config["preprocess"],
         common_subjects=SUBJECTS if config["preprocess"]["test_split"] == "shared-common" else [],
     log:
         "logs/{subject}/preprocess.log",

@@ -11,6 +11,7 @@ from voxelflow.encoders.token_reduction import TokenReduction
 from voxelflow.nsd_design import read_expdesign
 from voxelflow.nsd_layout import NSDLayout, stimuli_file, subject_number
 from voxelflow.script_runner import run_reporting_errors
+from voxelflow.study_table import StudyTable
 
 
 def subject_images(smk) -> tuple[np.ndarray, np.ndarray]:
@@ -20,7 +21,12 @@ def subject_images(smk) -> tuple[np.ndarray, np.ndarray]:
         layout = algonauts.AlgonautsLayout(smk.input.stimuli)
         train, test = (algonauts.image_ids(layout, smk.wildcards.subject, split) for split in ("train", "test"))
         return np.concatenate([train, test]), train
-    design = Path(smk.input.design)
+    designs = [smk.input.design] if isinstance(smk.input.design, str) else list(smk.input.design)
+    if Path(designs[0]).suffix in (".yaml", ".yml"):  # dataset table: the study table, the trials
+        table = StudyTable(designs[0])
+        ids = table.image_ids(smk.wildcards.subject)
+        return ids, np.setdiff1d(ids, table.test_ids(smk.wildcards.subject))
+    design = Path(designs[0])
     design = NSDLayout(design.parent).expdesign if design.is_dir() else design  # the demo passes nsddata/
     expdesign = read_expdesign(design)
     ids = expdesign.subject_image_ids(subject_number(smk.wildcards.subject))

@@ -1,11 +1,9 @@
 """Snakemake glue: per-subject encoding figures of one encoder and backbone (rule encoding_maps)."""
 
-import nibabel as nib
 import numpy as np
 
 from voxelflow import figures
 from voxelflow.encoding_scores import read_scores
-from voxelflow.nsd_layout import NSDLayout
 from voxelflow.responses import read_responses
 from voxelflow.script_runner import run_reporting_errors
 from voxelflow.surface_figures import SurfaceRow, surface_mesh, surface_maps, surface_size
@@ -26,9 +24,8 @@ def main(smk) -> None:
         figures.save_figure(surface_maps(rows, mesh, f"{subject} {model}"),
                             smk.output.surface_map)
     else:
-        layout = NSDLayout(smk.params.data_root, smk.params.space)
-        background_path = layout.mean_epi(subject)
-        background = nib.load(background_path if background_path.is_file() else layout.brainmask(subject))
+        background = figures.volume_background(smk.params.data_root, smk.params.space, subject,
+                                               next(iter(smk.input.anatomy), None))
         volume = (responses.ijk, responses.volume_shape, responses.affine)
         title = f"{subject} {model}: test r"
         figures.save_figure(figures.accuracy_map(scores.r, *volume, background, title), smk.output.accuracy_map)

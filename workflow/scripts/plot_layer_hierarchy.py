@@ -1,13 +1,11 @@
 """Snakemake glue: the per-layer ROI table and the layer-hierarchy figure of one backbone over all subjects, and each
 voxel's best layer (rule layer_hierarchy)."""
 
-import nibabel as nib
 import numpy as np
 import pandas as pd
 
 from voxelflow import figures
 from voxelflow.encoders.layer_sweep import best_layer, layer_table, read_layer_scores
-from voxelflow.nsd_layout import NSDLayout
 from voxelflow.responses import ResponseSet, read_responses
 from voxelflow.script_runner import run_reporting_errors
 from voxelflow.surface_figures import SurfaceRow, surface_mesh, surface_maps, surface_size
@@ -16,7 +14,9 @@ from voxelflow.tables import write_table
 
 def main(smk) -> None:
     backbone = smk.wildcards.backbone
-    layout = NSDLayout(smk.params.data_root, smk.params.space)
+    # a study table's voxel masks, one per subject in order (other studies' backgrounds are found by path)
+    anatomy = list(smk.input.anatomy)
+    fallbacks = dict(zip(smk.params.subjects, anatomy)) if len(anatomy) == len(smk.params.subjects) else {}
     tables, maps = [], []
     for subject, scores_path, responses_path in zip(smk.params.subjects, smk.input.scores, smk.input.responses,
                                                     strict=True):
@@ -27,8 +27,8 @@ def main(smk) -> None:
         if responses.on_surface:
             maps.append((best, responses))
             continue
-        background = layout.mean_epi(subject)
-        background = nib.load(background if background.is_file() else layout.brainmask(subject))
+        background = figures.volume_background(smk.params.data_root, smk.params.space, subject,
+                                               fallbacks.get(subject))
         maps.append((best, responses.ijk, responses.volume_shape, responses.affine, background,
                      f"{subject} ridge-{backbone}"))
     table = pd.concat(tables, ignore_index=True)

@@ -3,9 +3,10 @@
 
 from voxelflow.algonauts import read_subject
 from voxelflow.config_check import dataclass_settings
-from voxelflow.preprocess import PreprocessOptions, preprocess_study_subject
+from voxelflow.preprocess import PreprocessOptions, preprocess_study_subject, preprocess_subject
 from voxelflow.responses import write_responses
 from voxelflow.script_runner import run_reporting_errors
+from voxelflow.study_table import StudyTable
 
 
 def main(smk) -> None:
@@ -13,6 +14,15 @@ def main(smk) -> None:
         settings = smk.params.preprocess["algonauts"]
         responses = read_subject(smk.params.data_root, smk.wildcards.subject, settings["validation"],
                                  settings["seed"])
+    elif "study_table" in smk.params.preprocess:  # dataset table
+        settings = dict(smk.params.preprocess)
+        table = StudyTable(settings.pop("study_table"))
+        options = dataclass_settings(PreprocessOptions, settings)
+        subject = smk.wildcards.subject
+        responses = preprocess_subject(table.subject(subject, options.sessions), options.zscore_stats, options.ncsnr,
+                                       table.test_ids(subject), keep_trials=options.keep_trials)
+        responses.attrs.update(study_root=str(table.path), test_split="study table", mask_roi="study table mask",
+                               space="study table")
     else:
         options = dataclass_settings(PreprocessOptions, {**smk.params.preprocess,
                                                          "common_subjects": smk.params.common_subjects})
