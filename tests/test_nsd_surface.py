@@ -89,3 +89,18 @@ def test_surface_maps_place_each_value_at_its_vertex(subj01):
     figure = surface_maps([SurfaceRow("ncsnr", subj01.ncsnr, subj01.hemisphere, subj01.vertex, cmap="hot", vmin=0)],
                           mesh, "subj01")
     assert len(figure.axes) == 6 + 1  # six views and a colour bar
+
+
+def test_a_surface_study_table_reads_as_the_fsaverage_reader(root, subj01, tmp_path):
+    from voxelflow.preprocess import preprocess_subject
+    from voxelflow.study_table import StudyTable, export_table
+
+    table = StudyTable(export_table(root, tmp_path / "study.yaml", ["subj01"], space="fsaverage"))
+    assert table.space == "fsaverage"
+    from_table = preprocess_subject(table.subject("subj01"), test_ids=table.test_ids("subj01"), keep_trials=True)
+    np.testing.assert_array_equal(from_table.vertex, subj01.vertex)
+    np.testing.assert_array_equal(from_table.hemisphere, subj01.hemisphere)
+    np.testing.assert_array_equal(from_table.split, subj01.split)
+    np.testing.assert_allclose(from_table.responses, subj01.responses, atol=1e-6)
+    np.testing.assert_allclose(from_table.ncsnr, subj01.ncsnr)
+    np.testing.assert_array_equal(from_table.rois.mask("floc-words"), subj01.rois.mask("floc-words"))

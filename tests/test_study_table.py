@@ -74,3 +74,25 @@ def test_the_export_command_writes_a_table_the_reader_takes(mini_root, tmp_path,
     study = StudyTable(tmp_path / "t/study.yaml")
     assert study.subjects == ["subj02", "subj03"] and (tmp_path / "t/subj03_trials.tsv").is_file()
     assert set(study.trials("subj02").columns) == {"session", "image", "split"}
+
+
+def test_trials_may_name_image_files(table, tmp_path):
+    from PIL import Image
+
+    from voxelflow.nsd_layout import read_stimuli
+
+    study = StudyTable(table)
+    trials = study.trials("subj01")
+    ids = np.unique(trials["image"])
+    for i in ids:  # every image the subject saw, as a PNG of its own
+        Image.fromarray(read_stimuli(study.images, [i])[0]).save(tmp_path / f"img{i:05d}.png")
+    trials["image"] = [f"img{i:05d}.png" for i in trials["image"]]
+    trials.to_csv(tmp_path / "trials.tsv", sep="\t", index=False)
+    entry = {**study.entry("subj01"), "trials": "trials.tsv"}
+    (tmp_path / "files.yaml").write_text(yaml.safe_dump({"subjects": {"subj01": entry}}))
+    files = StudyTable(tmp_path / "files.yaml")
+    assert files.images is None and len(files.image_files) == len(ids)
+    np.testing.assert_array_equal(files.image_ids("subj01"), np.arange(len(ids)))  # ids: places in the file list
+    # the table itself is the stimulus source: image k is the k-th file
+    np.testing.assert_array_equal(read_stimuli(tmp_path / "files.yaml", [3]), read_stimuli(study.images, [ids[3]]))
+    np.testing.assert_array_equal(files.test_ids("subj01"), np.flatnonzero(np.isin(ids, study.test_ids("subj01"))))

@@ -611,6 +611,19 @@ def test_a_study_table_runs_the_dag_and_matches_the_nsd_reader(tmp_path, mini_ro
         assert (tmp_path / f"run/results/{subject}/figures/ridge-gabor/accuracy_map.png").is_file()
     assert set(read_table(tmp_path / "run/results/rsa/comparisons.tsv").distance) == {"crossnobis"}
 
+    # a surface study by table: per-hemisphere files (the surface mini-NSD's), vertex stores and surface maps
+    from voxelflow.mininsd.writer import MiniNSDConfig, write_mininsd
+
+    small = {key: value for key, value in SMALL_MININSD.items() if key != "n_subjects"}
+    write_mininsd(tmp_path / "surface", MiniNSDConfig(n_subjects=1, **small, surface=True))
+    table = export_table(tmp_path / "surface", tmp_path / "surface-study/study.yaml", ["subj01"], space="fsaverage")
+    del config["rsa"]  # one subject
+    proc = _run(tmp_path / "surface-run", {**config, "study_table": str(table), "subjects": ["subj01"]})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    stored = read_responses(tmp_path / "surface-run/results/subj01/responses.h5")
+    assert stored.on_surface and stored.attrs["space"] == "fsaverage"
+    assert (tmp_path / "surface-run/results/subj01/figures/ridge-gabor/surface_map.png").is_file()
+
 
 @pytest.mark.slow
 def test_nsd_mode_reads_an_nsd_copy_and_reports_bad_subjects(tmp_path, mini_root):

@@ -29,7 +29,7 @@ def _preprocess(args: argparse.Namespace) -> None:
 def _export_table(args: argparse.Namespace) -> None:
     from voxelflow.study_table import export_table
 
-    print(export_table(args.study, args.out, args.subjects))
+    print(export_table(args.study, args.out, args.subjects, args.space))
 
 
 def _export_algonauts(args: argparse.Namespace) -> None:
@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> None:
     table.add_argument("study", type=Path, help="the NSD-layout study's root")
     table.add_argument("out", type=Path, help="the study table to write (YAML; trials tables beside it)")
     table.add_argument("--subjects", nargs="+", default=["subj01"])
+    table.add_argument("--space", choices=["volume", "fsaverage"], default="volume",
+                       help="the study's volume or its fsaverage surface (a surface mini-NSD's)")
     table.set_defaults(run=_export_table)
 
     release = commands.add_parser("export-algonauts", help="a surface mini-NSD in the Algonauts 2023 release's layout")

@@ -125,11 +125,13 @@ class NSDLayout:
         return template if not own.is_file() and template.is_file() else own
 
 
-def stimuli_file(path: str | Path) -> Path:
+def stimuli_file(path: str | Path | list) -> Path:
     """The stimulus brick given either its path or an `nsddata_stimuli/` folder (as the demo's rule passes); an
     Algonauts 2023 release folder stays itself (its images are PNGs)."""
     from voxelflow.algonauts import is_release
 
+    if isinstance(path, (list, tuple)):  # a rule's input list: the study table first, then its image files
+        path = path[0]
     path = Path(path)
     return NSDLayout(path.parent).stimuli if path.is_dir() and not is_release(path) else path
 
@@ -150,13 +152,20 @@ class _Brick:
 
 @contextmanager
 def open_stimuli(path: str | Path):
-    """The images of a study by 0-based NSD id: NSD's brick (file or `nsddata_stimuli/` folder) or an Algonauts
-    2023 release folder's PNGs. Yields an object with `missing(ids)` and `[sorted ids]` -> (n, H, W, 3) uint8."""
+    """The images of a study by 0-based id: NSD's brick (file or `nsddata_stimuli/` folder), an Algonauts 2023
+    release folder's PNGs, or a study table's images. Yields an object with `missing(ids)` and `[sorted ids]` ->
+    (n, H, W, 3) uint8."""
     from voxelflow.algonauts import ReleaseImages, is_release
 
     path = stimuli_file(path)
     if is_release(path):
         yield ReleaseImages(path)
+        return
+    if path.suffix in (".yaml", ".yml"):  # a study table: its brick or its image files
+        from voxelflow.study_table import StudyTable
+
+        with StudyTable(path).open_images() as images:
+            yield images
         return
     with open_hdf5(path, "stimulus brick") as f:
         yield _Brick(f["imgBrick"])

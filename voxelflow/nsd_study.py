@@ -203,7 +203,7 @@ class NSDStudy:
             name=name, session_paths=[paths[s - 1] for s in chosen],
             trial_image_ids=[per_session[s - 1] for s in chosen], shared_image_ids=self.design.sharedix,
             mask=mask, affine=None, rois=surface_rois(self.layout, mask), ncsnr=surface_ncsnr(self.layout, name, mask),
-            session_numbers=chosen, hemisphere_source="fsaverage lh./rh. labels", layout=self.layout)
+            session_numbers=chosen, hemisphere_source="fsaverage lh./rh. labels")
 
     def subject_trial_image_ids(self, name: str, sessions="all") -> list[np.ndarray]:
         """Per chosen session of subject `name`, (n_trials,) 0-based ids of its trials' images, from the design

@@ -25,9 +25,10 @@ from voxelflow.nsd_study import Subject
 @dataclass
 class SurfaceSubject(Subject):
     """A `Subject` whose mask (2 x n_vertices,) bool runs over the vertices of both hemispheres (left first) and
-    whose session paths are the left hemisphere's files (the right's beside them); no affine."""
+    whose session paths are the left hemisphere's files; `right_paths` the right's (default: beside them, rh. for
+    lh.); no affine."""
 
-    layout: NSDLayout | None = None
+    right_paths: list[Path] | None = None
 
     @property
     def n_per_hemisphere(self) -> int:
@@ -45,8 +46,8 @@ class SurfaceSubject(Subject):
     def read_session(self, index: int) -> np.ndarray:
         """Betas of 0-based session `index`: (n_trials, n_vertices) float32 percent signal change (NaN stays)."""
         lh = self.session_paths[index]
-        parts = [read_surface_values(path, self.n_per_hemisphere, "betas")
-                 for path in (lh, lh.with_name("rh" + lh.name[2:]))]
+        rh = self.right_paths[index] if self.right_paths else lh.with_name("rh" + lh.name[2:])
+        parts = [read_surface_values(path, self.n_per_hemisphere, "betas") for path in (lh, rh)]
         return np.concatenate(parts)[self.mask].T.astype(np.float32, copy=False)
 
     def session_validity(self, index: int) -> None:

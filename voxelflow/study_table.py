@@ -3,13 +3,15 @@
 The table (YAML; relative paths are relative to its folder):
 
     images: stimuli.hdf5                # HDF5 dataset imgBrick (n_images, H, W, 3) uint8; an image id is its row
+                                        #   (or leave it out and name image files in the trials tables)
     subjects:
       subj01:
         betas: [ses01.nii.gz, ...]      # one file per session, in session order: NIfTI 4-D (X, Y, Z, trials),
                                         #   NSD-style HDF5 `betas` (trials, Z, Y, X), or .npy (trials, mask voxels
                                         #   in C order); integer betas are NSD's percent signal change x 300
         trials: subj01_trials.tsv       # one row per trial, sessions in order, trials in file order: columns
-                                        #   session (1-based), image (0-based id), and optionally split (train/test)
+                                        #   session (1-based), image (0-based id, or an image file's path), and
+                                        #   optionally split (train/test)
         mask: nsdgeneral.nii.gz         # the voxels read: > 0
         rois:                           # optional: family -> [label volume (-1/0 none, k label k), label table]
           floc-faces: [floc-faces.nii.gz, floc-faces.mgz.ctab]
@@ -23,6 +25,7 @@ Test images: those of rows with split "test"; without a split column, the images
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 
@@ -52,9 +55,8 @@ class StudyTable:
             self.table = yaml.safe_load(self.path.read_text()) or {}
         except yaml.YAMLError as err:
             raise InputError(f"study table {self.path}: not YAML: {err}") from None
-        for key in ("images", "subjects"):
-            if key not in self.table:
-                raise InputError(f"study table {self.path}: no {key!r} key")
+        if "subjects" not in self.table:
+            raise InputError(f"study table {self.path}: no 'subjects' key")
         for name, entry in self.table["subjects"].items():
             unknown = set(entry) - SUBJECT_KEYS
             missing = {"betas", "trials", "mask"} - set(entry)
@@ -63,13 +65,59 @@ class StudyTable:
                                  + (f"unknown key {sorted(unknown)[0]!r}" if unknown else
                                     f"no {sorted(missing)[0]!r} key"))
 
+    @property
+    def space(self) -> str:
+        """"volume" (the default) or "fsaverage" (per-hemisphere files)."""
+        space = self.table.get("space", "volume")
+        if space not in ("volume", "fsaverage"):
+            raise InputError(f"study table {self.path}: space must be volume or fsaverage, got {space!r}")
+        return space
+
+    def files(self, name: str, key: str) -> list[Path]:
+        """The file(s) of subject `name`'s `key` (e.g. "trials", "mask"): one, or a surface's lh and rh."""
+        return self._files(self.entry(name)[key])
+
+    def _files(self, value) -> list[Path]:
+        """A file entry as paths: one, or a surface's {lh, rh} pair (left first)."""
+        if isinstance(value, dict):
+            if set(value) != {"lh", "rh"}:
+                raise InputError(f"study table {self.path}: a surface file entry needs lh and rh, got {sorted(value)}")
+            return [self._file(value["lh"]), self._file(value["rh"])]
+        return [self._file(value)]
+
     def _file(self, value: str) -> Path:
         path = Path(value)
         return path if path.is_absolute() else self.path.parent / path
 
     @property
-    def images(self) -> Path:
-        return self._file(self.table["images"])
+    def images(self) -> Path | None:
+        """The stimulus brick, or None when the trials tables name image files."""
+        return self._file(self.table["images"]) if "images" in self.table else None
+
+    @cached_property
+    def image_files(self) -> list[Path]:
+        """Every image file the trials tables name (their image column holds paths instead of ids), sorted: an
+        image's id is its place in this list, the same for every subject."""
+        files = set()
+        for name in self.subjects:
+            column = self._raw_trials(name)["image"]
+            if not pd.api.types.is_integer_dtype(column):
+                files.update(str(self._file(value)) for value in column)
+        return [Path(f) for f in sorted(files)]
+
+    @contextmanager
+    def open_images(self):
+        """The study's images by id behind the stimulus interface (`nsd_layout.open_stimuli`): its brick, or the
+        image files the trials tables name."""
+        from voxelflow.nsd_layout import open_stimuli
+
+        if self.images is not None:
+            with open_stimuli(self.images) as brick:
+                yield brick
+            return
+        if not self.image_files:
+            raise InputError(f"study table {self.path}: no 'images' brick and no image files in the trials tables")
+        yield ImageFiles(self.image_files)
 
     @property
     def subjects(self) -> list[str]:
@@ -80,12 +128,26 @@ class StudyTable:
             raise InputError(f"unknown subject {name!r}: study table {self.path} has {', '.join(self.subjects)}")
         return self.table["subjects"][name]
 
-    def trials(self, name: str) -> pd.DataFrame:
-        """The subject's trials table: session (1-based), image (0-based), split when given."""
+    def _raw_trials(self, name: str) -> pd.DataFrame:
         path = self._file(self.entry(name)["trials"])
         if not path.is_file():
             raise InputError(f"study table {self.path}: subjects.{name}.trials: {path} does not exist")
         trials = pd.read_csv(path, sep="\t")
+        if "image" not in trials:
+            raise InputError(f"{path}: no 'image' column (columns: {', '.join(trials.columns)})")
+        return trials
+
+    def trials(self, name: str) -> pd.DataFrame:
+        """The subject's trials table: session (1-based), image (0-based id: the brick's row, or the place of the
+        named file in `image_files`), split when given."""
+        path = self._file(self.entry(name)["trials"])
+        trials = self._raw_trials(name)
+        if not pd.api.types.is_integer_dtype(trials["image"]):
+            index = {str(f): i for i, f in enumerate(self.image_files)}
+            trials["image"] = [index[str(self._file(value))] for value in trials["image"]]
+            missing = [f for f in self.image_files if not f.is_file()]
+            if missing:
+                raise InputError(f"{path} names image file {missing[0]}, which does not exist")
         for column in ("session", "image"):
             if column not in trials:
                 raise InputError(f"{path}: no {column!r} column (columns: {', '.join(trials.columns)})")
@@ -119,30 +181,25 @@ class StudyTable:
     def input_files(self, name: str) -> list[Path]:
         """Every file reading subject `name` opens: the table, betas, trials, mask, ROIs, ncsnr, validity."""
         entry = self.entry(name)
-        files = [self.path, *map(self._file, entry["betas"]), self._file(entry["trials"]), self._file(entry["mask"])]
-        files += [self._file(f) for pair in (entry.get("rois") or {}).values() for f in pair]
+        files = [self.path, *(f for b in entry["betas"] for f in self._files(b)), self._file(entry["trials"]),
+                 *self._files(entry["mask"])]
+        files += [f for volume, table in (entry.get("rois") or {}).values() for f in [*self._files(volume),
+                                                                                     self._file(table)]]
         files += [self._file(f) for side in (entry.get("hemispheres") or {}).values() for f in side]
-        files += [self._file(f) for f in [entry.get("ncsnr"), *(entry.get("valid") or [])] if f]
+        files += [f for value in [entry.get("ncsnr"), *(entry.get("valid") or [])] if value
+                  for f in self._files(value)]
         return files
 
     def subject(self, name: str, sessions="all") -> Subject:
         """Subject `name` as `preprocess_subject` reads it."""
+        if self.space == "fsaverage":
+            return self._surface_subject(name, sessions)
         entry = self.entry(name)
         mask_image = load_nifti(self._file(entry["mask"]), f"study table {self.path}: subjects.{name}.mask")
         mask = np.asarray(mask_image.dataobj) > 0
         paths = [self._file(p) for p in entry["betas"]]
-        trials = self.trials(name)
-        numbers = sorted(set(trials["session"]))
-        if numbers != list(range(1, len(paths) + 1)):
-            raise InputError(f"study table {self.path}: subjects.{name}: {len(paths)} betas files but the trials "
-                             f"table's sessions are {numbers}")
-        per_session = [trials.loc[trials["session"] == s, "image"].to_numpy(np.int64) for s in numbers]
-        for path, ids in zip(paths, per_session):
-            n = _trial_count(path, mask)
-            if n != len(ids):
-                raise InputError(f"betas {path} hold {n} trials but the trials table lists {len(ids)} for its "
-                                 f"session")
-        chosen = select_sessions(sessions, numbers, name)
+        per_session = self._per_session(name, paths, mask)
+        chosen = select_sessions(sessions, list(range(1, len(paths) + 1)), name)
         rois = RoiSet()
         for family, (volume, table) in (entry.get("rois") or {}).items():
             labels = load_nifti(self._file(volume), f"ROI volume of {family}")
@@ -167,12 +224,78 @@ class StudyTable:
                        mask=mask, affine=mask_image.affine, rois=rois, ncsnr=ncsnr, session_numbers=chosen,
                        valid_paths=[valid[s - 1] for s in chosen], hemisphere_source=source)
 
+    def _per_session(self, name: str, paths: list[Path], mask: np.ndarray) -> list[np.ndarray]:
+        """Per session, the image ids of its trials, checked against each betas file's trial count."""
+        trials = self.trials(name)
+        numbers = sorted(set(trials["session"]))
+        if numbers != list(range(1, len(paths) + 1)):
+            raise InputError(f"study table {self.path}: subjects.{name}: {len(paths)} betas files but the trials "
+                             f"table's sessions are {numbers}")
+        per_session = [trials.loc[trials["session"] == s, "image"].to_numpy(np.int64) for s in numbers]
+        for path, ids in zip(paths, per_session):
+            n = _trial_count(path, mask)
+            if n != len(ids):
+                raise InputError(f"betas {path} hold {n} trials but the trials table lists {len(ids)} for its "
+                                 f"session")
+        return per_session
+
+    def _surface_subject(self, name: str, sessions) -> Subject:
+        from voxelflow.nsd_layout import HEMISPHERES
+        from voxelflow.nsd_surface import SurfaceSubject
+
+        entry = self.entry(name)
+        mask = _surface_values(self._files(entry["mask"]), "vertex mask") > 0
+        n = len(mask) // 2
+        pairs = [self._files(b) for b in entry["betas"]]
+        per_session = self._per_session(name, [p[0] for p in pairs], mask)
+        chosen = select_sessions(sessions, list(range(1, len(pairs) + 1)), name)
+        rois = RoiSet(hemisphere=np.repeat(np.array(HEMISPHERES), n)[mask].astype("<U2"))
+        for family, (labels, table) in (entry.get("rois") or {}).items():
+            values = _surface_values(self._files(labels), f"ROI labels of {family}", n)
+            rois.add_family(family, np.maximum(values[mask], 0).astype(np.int16), read_label_table(self._file(table)))
+        ncsnr = None
+        if entry.get("ncsnr"):
+            ncsnr = _surface_values(self._files(entry["ncsnr"]), "ncsnr", n)[mask].astype(np.float32)
+        return SurfaceSubject(name=name, session_paths=[pairs[s - 1][0] for s in chosen],
+                              right_paths=[pairs[s - 1][1] for s in chosen],
+                              trial_image_ids=[per_session[s - 1] for s in chosen], shared_image_ids=self._common,
+                              mask=mask, affine=None, rois=rois, ncsnr=ncsnr, session_numbers=chosen,
+                              hemisphere_source="study table lh/rh files")
+
+
+class ImageFiles:
+    """Images by id from files (id = place in `files`), behind the stimulus interface: missing(ids), [ids]."""
+
+    def __init__(self, files: list[Path]):
+        self.files = files
+
+    def missing(self, ids: np.ndarray) -> np.ndarray:
+        ids = np.asarray(ids)
+        return ids[(ids < 0) | (ids >= len(self.files))]
+
+    def __getitem__(self, ids) -> np.ndarray:
+        from PIL import Image
+
+        return np.stack([np.asarray(Image.open(self.files[int(i)]).convert("RGB")) for i in np.asarray(ids)])
+
+
+def _surface_values(paths: list[Path], what: str, n_vertices: int | None = None) -> np.ndarray:
+    """Both hemispheres' per-vertex values (MGH/MGZ), left first: (2 x vertices,)."""
+    from voxelflow.nsd_surface import read_surface_values
+
+    lh, rh = (read_surface_values(p, n_vertices, what).ravel() for p in paths)
+    if len(lh) != len(rh):
+        raise InputError(f"{paths[0]} has {len(lh)} vertices but {paths[1]} has {len(rh)}")
+    return np.concatenate([lh, rh])
+
 
 def _trial_count(path: Path, mask: np.ndarray) -> int:
     """Trials in a betas file (header only), an error naming it when it cannot be read."""
     if not path.is_file():
         raise InputError(f"betas file {path} does not exist")
     try:
+        if path.suffix in (".mgh", ".mgz"):
+            return int(nib.load(path).shape[3])
         if path.suffix == ".npy":
             return int(np.load(path, mmap_mode="r").shape[0])
         if path.suffix == ".hdf5":
@@ -183,15 +306,22 @@ def _trial_count(path: Path, mask: np.ndarray) -> int:
         raise InputError(f"cannot read betas {path}: {err}") from None
 
 
-def export_table(mininsd_root: str | Path, out: str | Path, subjects: list[str]) -> Path:
+def export_table(mininsd_root: str | Path, out: str | Path, subjects: list[str], space: str = "volume") -> Path:
     """A study table (and its trials tables beside it) describing `subjects` of an NSD-layout study (e.g. the
-    mini-NSD) through its own files, so the table reader and the NSD reader read the same data. Returns `out`."""
+    mini-NSD) through its own files, of its volume (func1pt8mm) or its fsaverage surface (`space`), so that the
+    table reader and the NSD reader read the same data. Returns `out`."""
+    from voxelflow.nsd_layout import HEMISPHERES
     from voxelflow.nsd_study import NSDStudy
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    study = NSDStudy(mininsd_root, betas_format="nifti")
+    surface = space == "fsaverage"
+    study = NSDStudy(mininsd_root, "fsaverage" if surface else "func1pt8mm", betas_format="nifti")
     layout = study.layout
+
+    def pair(lh: Path) -> dict:
+        return {hemi: str(lh.with_name(hemi + lh.name[2:])) for hemi in HEMISPHERES}
+
     entries = {}
     for name in subjects:
         subject = study.subject(name)
@@ -203,13 +333,24 @@ def export_table(mininsd_root: str | Path, out: str | Path, subjects: list[str])
         trials_path = out.parent / f"{name}_trials.tsv"
         trials.to_csv(trials_path, sep="\t", index=False)
         families = list(study.roi_tables(name))
+        if surface:
+            entries[name] = {
+                "betas": [pair(p) for p in subject.session_paths], "trials": trials_path.name,
+                "mask": pair(layout.surface_label("lh", "nsdgeneral")),
+                "rois": {f: [pair(layout.surface_label("lh", f)), str(layout.surface_label_table(f))]
+                         for f in families},
+                **({"ncsnr": pair(layout.surface_ncsnr(name, "lh"))} if layout.surface_ncsnr(name, "lh").is_file()
+                   else {}),
+            }
+            continue
         entries[name] = {
             "betas": [str(p) for p in subject.session_paths], "trials": trials_path.name,
             "mask": str(layout.roi(name, "nsdgeneral")),
             "rois": {f: [str(layout.roi(name, f)), str(layout.label_table(name, f))] for f in families},
-            "hemispheres": {h: [str(layout.roi(name, f"{h}.{f}")) for f in families] for h in ("lh", "rh")},
+            "hemispheres": {h: [str(layout.roi(name, f"{h}.{f}")) for f in families] for h in HEMISPHERES},
             **({"ncsnr": str(layout.ncsnr(name))} if layout.ncsnr(name).is_file() else {}),
             "valid": [str(p) for p in subject.valid_paths if p is not None],
         }
-    out.write_text(yaml.safe_dump({"images": str(layout.stimuli), "subjects": entries}, sort_keys=False))
+    table = {**({"space": "fsaverage"} if surface else {}), "images": str(layout.stimuli), "subjects": entries}
+    out.write_text(yaml.safe_dump(table, sort_keys=False))
     return out

@@ -101,7 +101,7 @@ def design_input(wildcards):
         layout = AlgonautsLayout(DATA_ROOT)
         return [str(layout.images_dir(wildcards.subject, split)) for split in ("train", "test")]
     if TABLE:
-        return [config["study_table"], str(study_table()._file(study_table().entry(wildcards.subject)["trials"]))]
+        return [config["study_table"], *map(str, study_table().files(wildcards.subject, "trials"))]
     return str(NSDLayout(DATA_ROOT).expdesign)
 
 
@@ -111,12 +111,13 @@ def stimuli_input():
         return mininsd_outputs()["nsddata_stimuli"]
     if ALGONAUTS:
         return DATA_ROOT  # the release's PNGs
-    if TABLE:
-        return str(study_table().images)
+    if TABLE:  # its brick, or the image files its trials tables name
+        return str(study_table().images) if study_table().images else [config["study_table"],
+                                                                       *map(str, study_table().image_files)]
     return str(NSDLayout(DATA_ROOT).stimuli)
 
 
-ON_SURFACE = config["preprocess"]["space"] == "fsaverage" or ALGONAUTS
+ON_SURFACE = config["preprocess"]["space"] == "fsaverage" or ALGONAUTS or (TABLE and study_table().space == "fsaverage")
 MAP_FIGURES = ("surface_map",) if ON_SURFACE else ("accuracy_map", "glass_brain")
 
 
@@ -132,8 +133,8 @@ def subject_anatomy(subject):
         return [mininsd_outputs()["nsddata"]]
     if ALGONAUTS:
         return []
-    if TABLE:  # the voxel mask is the background
-        return [str(study_table()._file(study_table().entry(subject)["mask"]))]
+    if TABLE:  # a volume's voxel mask is its background (a surface is drawn on nilearn's fsaverage5)
+        return [] if ON_SURFACE else [str(p) for p in study_table().files(subject, "mask")]
     layout = NSDLayout(DATA_ROOT, config["preprocess"]["space"])
     if ON_SURFACE:
         return [str(p) for hemi in ("lh", "rh") for p in (layout.fsaverage_dir / f"surf/{hemi}.inflated",)

@@ -17,8 +17,8 @@ from voxelflow.study_table import StudyTable
 def subject_images(smk) -> tuple[np.ndarray, np.ndarray]:
     """The 0-based ids of every image the subject saw, and of those a token PCA may be fitted on (no test or
     shared image)."""
-    if algonauts.is_release(smk.input.stimuli):  # dataset algonauts2023: the stimuli are the release's folder
-        layout = algonauts.AlgonautsLayout(smk.input.stimuli)
+    if algonauts.is_release(stimuli_file(smk.input.stimuli)):  # dataset algonauts2023: the release's folder
+        layout = algonauts.AlgonautsLayout(stimuli_file(smk.input.stimuli))
         train, test = (algonauts.image_ids(layout, smk.wildcards.subject, split) for split in ("train", "test"))
         return np.concatenate([train, test]), train
     designs = [smk.input.design] if isinstance(smk.input.design, str) else list(smk.input.design)

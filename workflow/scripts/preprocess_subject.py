@@ -22,7 +22,7 @@ def main(smk) -> None:
         responses = preprocess_subject(table.subject(subject, options.sessions), options.zscore_stats, options.ncsnr,
                                        table.test_ids(subject), keep_trials=options.keep_trials)
         responses.attrs.update(study_root=str(table.path), test_split="study table", mask_roi="study table mask",
-                               space="study table")
+                               space="fsaverage" if table.space == "fsaverage" else "study table")
     else:
         options = dataclass_settings(PreprocessOptions, {**smk.params.preprocess,
                                                          "common_subjects": smk.params.common_subjects})
