@@ -19,6 +19,12 @@ HEMISPHERES = ("lh", "rh")
 SURFACE_SESSION_PATTERN = re.compile(r"^lh\.betas_session(\d\d)\.mgh$")
 
 
+def hemisphere_file(path: Path, hemi: str) -> Path:
+    """The file of hemisphere `hemi` ("lh" or "rh") beside `path`, a file of either hemisphere named "lh.<rest>"
+    or "rh.<rest>" (NSD's fsaverage files)."""
+    return path.with_name(hemi + path.name[2:])
+
+
 def subject_number(subject: str) -> int:
     """1-based subject number of a name like "subj01"; ValueError for anything else."""
     match = SUBJECT_PATTERN.match(subject)

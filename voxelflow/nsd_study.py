@@ -24,7 +24,8 @@ from voxelflow.nsd_design import (
     check_against_stim_info,
     read_expdesign,
 )
-from voxelflow.nsd_layout import SESSION_PATTERN, SUBJECT_PATTERN, NSDLayout, subject_number
+from voxelflow.nsd_layout import HEMISPHERES, SESSION_PATTERN, SUBJECT_PATTERN, NSDLayout, hemisphere_file, \
+    subject_number
 
 log = logging.getLogger(__name__)
 
@@ -188,10 +189,11 @@ class NSDStudy:
         from voxelflow.nsd_surface import SurfaceSubject, surface_labels, surface_ncsnr, surface_roi_tables, \
             surface_rois
 
-        if mask_roi not in surface_roi_tables(self.layout):
+        families = surface_roi_tables(self.layout)
+        if mask_roi not in families:
             raise InputError(f"unknown ROI {mask_roi!r} for the vertex mask: {self.layout.surface_label('lh', mask_roi)}"
                              f" (or its rh. file or table) does not exist; fsaverage label families: "
-                             f"{', '.join(surface_roi_tables(self.layout)) or 'none'}")
+                             f"{', '.join(families) or 'none'}")
         mask = surface_labels(self.layout, mask_roi) > 0
         paths = self._session_paths(name)
         trials = [self._session_trials(path) for path in paths]
@@ -232,23 +234,18 @@ class NSDStudy:
         that replacing any one of them reruns exactly the preprocessing it feeds."""
         layout = self.layout
         if self.is_surface:
-            from voxelflow.nsd_layout import HEMISPHERES
-
             files = [layout.expdesign, layout.stim_info, layout.behavior(subject)]
-            files += [p.with_name(hemi + p.name[2:]) for p in self._session_paths(subject) for hemi in HEMISPHERES]
+            files += [hemisphere_file(p, hemi) for p in self._session_paths(subject) for hemi in HEMISPHERES]
             files += [layout.surface_ncsnr(subject, hemi) for hemi in HEMISPHERES]
             files += [path for family in self.roi_tables(subject) for path in
                       (layout.surface_label("lh", family), layout.surface_label("rh", family),
                        layout.surface_label_table(family))]
-            for other in others:
-                if other != subject:
-                    files += [*self._session_paths(other), layout.behavior(other)]
-            return list(dict.fromkeys(path for path in files if path.is_file()))
-        files = [layout.expdesign, layout.roi(subject, mask_roi), *self._session_paths(subject)]
-        files += [layout.stim_info, layout.behavior(subject), layout.ncsnr(subject), layout.valid(subject)]
-        files += sorted(layout.ppdata_dir(subject).glob("valid_session*.nii.gz"))
-        files += sorted(layout.roi_dir(subject).glob("*.nii.gz"))
-        files += [layout.label_table(subject, family) for family in self.roi_tables(subject)]
+        else:
+            files = [layout.expdesign, layout.roi(subject, mask_roi), *self._session_paths(subject)]
+            files += [layout.stim_info, layout.behavior(subject), layout.ncsnr(subject), layout.valid(subject)]
+            files += sorted(layout.ppdata_dir(subject).glob("valid_session*.nii.gz"))
+            files += sorted(layout.roi_dir(subject).glob("*.nii.gz"))
+            files += [layout.label_table(subject, family) for family in self.roi_tables(subject)]
         for other in others:
             if other != subject:
                 files += [*self._session_paths(other), layout.behavior(other)]
@@ -298,7 +295,7 @@ class NSDStudy:
             from voxelflow.nsd_surface import surface_trials
 
             trials = surface_trials(path)
-            right = path.with_name("rh" + path.name[2:])
+            right = hemisphere_file(path, "rh")
             if surface_trials(right) != trials:
                 raise InputError(f"{right} holds {surface_trials(right)} trials but {path} holds {trials}")
             return trials

@@ -18,7 +18,7 @@ import numpy as np
 from voxelflow.atlases.label_tables import read_label_table
 from voxelflow.atlases.roi_masks import RoiSet
 from voxelflow.errors import InputError
-from voxelflow.nsd_layout import HEMISPHERES, SURFACE_SESSION_PATTERN, NSDLayout
+from voxelflow.nsd_layout import HEMISPHERES, SURFACE_SESSION_PATTERN, NSDLayout, hemisphere_file
 from voxelflow.nsd_study import Subject
 
 
@@ -46,7 +46,7 @@ class SurfaceSubject(Subject):
     def read_session(self, index: int) -> np.ndarray:
         """Betas of 0-based session `index`: (n_trials, n_vertices) float32 percent signal change (NaN stays)."""
         lh = self.session_paths[index]
-        rh = self.right_paths[index] if self.right_paths else lh.with_name("rh" + lh.name[2:])
+        rh = self.right_paths[index] if self.right_paths else hemisphere_file(lh, "rh")
         parts = [read_surface_values(path, self.n_per_hemisphere, "betas") for path in (lh, rh)]
         return np.concatenate(parts)[self.mask].T.astype(np.float32, copy=False)
 
@@ -111,23 +111,36 @@ def surface_roi_tables(layout: NSDLayout) -> dict[str, dict[int, str]]:
     return tables
 
 
+def read_hemispheres(paths: list[Path], what: str, n_vertices: int | None = None) -> np.ndarray:
+    """Per-vertex values of both hemispheres (their files `paths`, left first) -> (2 x vertices,), left first; an
+    error naming the files when their vertex counts differ."""
+    lh, rh = (read_surface_values(path, n_vertices, what).ravel() for path in paths)
+    if len(lh) != len(rh):
+        raise InputError(f"{paths[0]} has {len(lh)} vertices but {paths[1]} has {len(rh)}")
+    return np.concatenate([lh, rh])
+
+
 def surface_labels(layout: NSDLayout, family: str, n_vertices: int | None = None) -> np.ndarray:
     """(2 x n_vertices,) int labels of `family` over both hemispheres, left first."""
-    lh, rh = (read_surface_values(layout.surface_label(hemi, family), n_vertices, "ROI labels").ravel()
-              for hemi in HEMISPHERES)
-    if len(lh) != len(rh):
-        raise InputError(f"{layout.surface_label('lh', family)} has {len(lh)} vertices but the right hemisphere's "
-                         f"has {len(rh)}")
-    return np.concatenate([lh, rh]).astype(np.int64)
+    paths = [layout.surface_label(hemi, family) for hemi in HEMISPHERES]
+    return read_hemispheres(paths, "ROI labels", n_vertices).astype(np.int64)
+
+
+def surface_roi_set(mask: np.ndarray, families: dict[str, tuple[np.ndarray, dict[int, str]]]) -> RoiSet:
+    """The ROI families over the masked vertices ((2 x n,) bool, left first), each vertex with its hemisphere.
+    families: name -> (labels (2 x n,) over both hemispheres, 0 or less unlabelled; its label table)."""
+    n = len(mask) // 2
+    rois = RoiSet(hemisphere=np.repeat(np.array(HEMISPHERES), n)[mask].astype("<U2"))
+    for family, (labels, table) in families.items():
+        rois.add_family(family, np.maximum(labels[mask], 0).astype(np.int16), table)
+    return rois
 
 
 def surface_rois(layout: NSDLayout, mask: np.ndarray) -> RoiSet:
     """Every fsaverage ROI family over the masked vertices, each with its hemisphere."""
     n = len(mask) // 2
-    rois = RoiSet(hemisphere=np.repeat(np.array(HEMISPHERES), n)[mask].astype("<U2"))
-    for family, table in surface_roi_tables(layout).items():
-        rois.add_family(family, np.maximum(surface_labels(layout, family, n)[mask], 0).astype(np.int16), table)
-    return rois
+    return surface_roi_set(mask, {family: (surface_labels(layout, family, n), table)
+                                  for family, table in surface_roi_tables(layout).items()})
 
 
 def surface_ncsnr(layout: NSDLayout, subject: str, mask: np.ndarray) -> np.ndarray | None:
@@ -135,5 +148,4 @@ def surface_ncsnr(layout: NSDLayout, subject: str, mask: np.ndarray) -> np.ndarr
     paths = [layout.surface_ncsnr(subject, hemi) for hemi in HEMISPHERES]
     if not all(p.is_file() for p in paths):
         return None
-    n = len(mask) // 2
-    return np.concatenate([read_surface_values(p, n, "ncsnr").ravel() for p in paths])[mask].astype(np.float32)
+    return read_hemispheres(paths, "ncsnr", len(mask) // 2)[mask].astype(np.float32)

@@ -240,22 +240,21 @@ class StudyTable:
         return per_session
 
     def _surface_subject(self, name: str, sessions) -> Subject:
-        from voxelflow.nsd_layout import HEMISPHERES
-        from voxelflow.nsd_surface import SurfaceSubject
+        from voxelflow.nsd_surface import SurfaceSubject, read_hemispheres, surface_roi_set
 
         entry = self.entry(name)
-        mask = _surface_values(self._files(entry["mask"]), "vertex mask") > 0
+        mask = read_hemispheres(self._files(entry["mask"]), "vertex mask") > 0
         n = len(mask) // 2
         pairs = [self._files(b) for b in entry["betas"]]
         per_session = self._per_session(name, [p[0] for p in pairs], mask)
         chosen = select_sessions(sessions, list(range(1, len(pairs) + 1)), name)
-        rois = RoiSet(hemisphere=np.repeat(np.array(HEMISPHERES), n)[mask].astype("<U2"))
-        for family, (labels, table) in (entry.get("rois") or {}).items():
-            values = _surface_values(self._files(labels), f"ROI labels of {family}", n)
-            rois.add_family(family, np.maximum(values[mask], 0).astype(np.int16), read_label_table(self._file(table)))
+        rois = surface_roi_set(mask, {
+            family: (read_hemispheres(self._files(labels), f"ROI labels of {family}", n),
+                     read_label_table(self._file(table)))
+            for family, (labels, table) in (entry.get("rois") or {}).items()})
         ncsnr = None
         if entry.get("ncsnr"):
-            ncsnr = _surface_values(self._files(entry["ncsnr"]), "ncsnr", n)[mask].astype(np.float32)
+            ncsnr = read_hemispheres(self._files(entry["ncsnr"]), "ncsnr", n)[mask].astype(np.float32)
         return SurfaceSubject(name=name, session_paths=[pairs[s - 1][0] for s in chosen],
                               right_paths=[pairs[s - 1][1] for s in chosen],
                               trial_image_ids=[per_session[s - 1] for s in chosen], shared_image_ids=self._common,
@@ -279,16 +278,6 @@ class ImageFiles:
         return np.stack([np.asarray(Image.open(self.files[int(i)]).convert("RGB")) for i in np.asarray(ids)])
 
 
-def _surface_values(paths: list[Path], what: str, n_vertices: int | None = None) -> np.ndarray:
-    """Both hemispheres' per-vertex values (MGH/MGZ), left first: (2 x vertices,)."""
-    from voxelflow.nsd_surface import read_surface_values
-
-    lh, rh = (read_surface_values(p, n_vertices, what).ravel() for p in paths)
-    if len(lh) != len(rh):
-        raise InputError(f"{paths[0]} has {len(lh)} vertices but {paths[1]} has {len(rh)}")
-    return np.concatenate([lh, rh])
-
-
 def _trial_count(path: Path, mask: np.ndarray) -> int:
     """Trials in a betas file (header only), an error naming it when it cannot be read."""
     if not path.is_file():
@@ -310,7 +299,7 @@ def export_table(mininsd_root: str | Path, out: str | Path, subjects: list[str],
     """A study table (and its trials tables beside it) describing `subjects` of an NSD-layout study (e.g. the
     mini-NSD) through its own files, of its volume (func1pt8mm) or its fsaverage surface (`space`), so that the
     table reader and the NSD reader read the same data. Returns `out`."""
-    from voxelflow.nsd_layout import HEMISPHERES
+    from voxelflow.nsd_layout import HEMISPHERES, hemisphere_file
     from voxelflow.nsd_study import NSDStudy
 
     out = Path(out)
@@ -320,7 +309,7 @@ def export_table(mininsd_root: str | Path, out: str | Path, subjects: list[str],
     layout = study.layout
 
     def pair(lh: Path) -> dict:
-        return {hemi: str(lh.with_name(hemi + lh.name[2:])) for hemi in HEMISPHERES}
+        return {hemi: str(hemisphere_file(lh, hemi)) for hemi in HEMISPHERES}
 
     entries = {}
     for name in subjects:
