@@ -34,7 +34,9 @@ def surface_mesh(study_root: str | Path | None, n_vertices: int) -> SurfaceMesh:
     """The inflated mesh to show data of `n_vertices` a hemisphere on: the study's fsaverage when it matches,
     else nilearn's bundled fsaverage5."""
     if study_root is not None:
-        surf = Path(study_root) / "nsddata/freesurfer/fsaverage/surf"
+        from voxelflow.nsd_layout import NSDLayout
+
+        surf = NSDLayout(study_root).fsaverage_dir / "surf"
         paths = {side: surf / f"{hemi}.inflated" for hemi, side in _HEMI.items()}
         if all(p.is_file() for p in paths.values()):
             geometry = {side: nib.freesurfer.read_geometry(p) for side, p in paths.items()}

@@ -26,9 +26,10 @@ def export_algonauts(mininsd_root: str | Path, out: str | Path, subjects: list[s
     """Write `subjects` of a surface mini-NSD (written with surface=True) under `out` in the release's layout;
     returns `out`."""
     layout, nsd = AlgonautsLayout(out), NSDLayout(mininsd_root)
+    fsaverage_labels = {family: surface_labels(nsd, family) for family in ROI_FAMILIES}  # every subject's
+    n = len(fsaverage_labels[ROI_FAMILIES[0]]) // 2
     for subject in subjects:
         data = preprocess_study_subject(mininsd_root, subject, PreprocessOptions(space="fsaverage"))
-        n = int(np.asarray(surface_labels(nsd, "nsdgeneral")).size // 2)
         # as the release: half of the shared images (every other one) are the test split, the rest is training
         shared = np.flatnonzero(data.is_test)
         is_test = np.zeros(len(data.image_ids), bool)
@@ -58,7 +59,7 @@ def export_algonauts(mininsd_root: str | Path, out: str | Path, subjects: list[s
                 np.save(path, (data.noise_ceiling[side] / 100).astype(np.float32))  # the release's: a fraction
             for family in ROI_FAMILIES:
                 np.save(layout.challenge_labels(subject, hemi, family), data.rois.labels[family][side].astype(np.int32))
-                full = surface_labels(nsd, family)[h * n:(h + 1) * n]
+                full = fsaverage_labels[family][h * n:(h + 1) * n]
                 np.save(masks / f"{hemi}.{family}_fsaverage_space.npy", np.maximum(full, 0).astype(np.int32))
         for family in ROI_FAMILIES:
             mapping = {0: "Unknown", **data.rois.tables[family]}

@@ -37,6 +37,16 @@ def encoder_scorer(backbone: torch.nn.Module, encoder, device: torch.device | st
     return score
 
 
+def fitted_encoder_scorer(model_path: str, backbone_name: str, backbone_spec: dict,
+                          device: torch.device | str = "cpu") -> Scorer:
+    """`encoder_scorer` of the encoder saved at `model_path` on the configured backbone `backbone_name`."""
+    from voxelflow.encoders.backbones import build_backbone
+    from voxelflow.toolkit.registry import load_encoder
+
+    return encoder_scorer(build_backbone(backbone_name, backbone_spec), load_encoder(model_path, device=device),
+                          device)
+
+
 def true_brain_scorer(truth: str, subject: str, ijk: np.ndarray | None = None, surface: bool = False) -> Scorer:
     """uint8 images (n, H, W, 3) at any size -> the mini-NSD's planted responses (n, n_voxels), the images
     resized to the size the true brain was built for. truth: the mini-NSD's truth/planted.h5; ijk: (n_voxels, 3)

@@ -9,7 +9,7 @@ from voxelflow.tables import write_table
 
 
 def main(smk) -> None:
-    responses = {read_responses(path).subject: read_responses(path) for path in smk.input.responses}
+    responses = {data.subject: data for data in map(read_responses, smk.input.responses)}
     rows = []
     for path in smk.input.scores:
         scores = read_scores(path)

@@ -3,16 +3,14 @@ encoder, an encoder that never guided, and (mini-NSD) the planted true brain; pl
 (rule score_synthesis)."""
 
 from voxelflow.devices import resolve_device
-from voxelflow.encoders.backbones import build_backbone
 from voxelflow.figures import save_figure, synthesis_responses
 from voxelflow.nsd_layout import read_stimuli
 from voxelflow.responses import read_responses
 from voxelflow.script_runner import run_reporting_errors
-from voxelflow.synthesis.evaluation import IMAGE_SETS, encoder_scorer, synthesis_table, true_brain_scorer
+from voxelflow.synthesis.evaluation import IMAGE_SETS, fitted_encoder_scorer, synthesis_table, true_brain_scorer
 from voxelflow.synthesis.synthesize import read_images
 from voxelflow.synthesis.targets import resolve_target
 from voxelflow.tables import write_table
-from voxelflow.toolkit.registry import load_encoder
 
 
 def main(smk) -> None:
@@ -27,10 +25,8 @@ def main(smk) -> None:
     scorers = {}
     for role in ("guide", "validate"):
         choice = settings[role]
-        encoder = load_encoder(smk.input[role], device=device)
-        backbone = build_backbone(choice["backbone"], smk.params.backbone_specs[role])
-        scorers[f"{choice['encoder']}-{choice['backbone']} ({role})"] = encoder_scorer(backbone, encoder,
-                                                                                         device)
+        scorers[f"{choice['encoder']}-{choice['backbone']} ({role})"] = fitted_encoder_scorer(
+            smk.input[role], choice["backbone"], smk.params.backbone_specs[role], device)
     if "truth" in smk.input.keys():
         scorers["true brain"] = true_brain_scorer(smk.input.truth, subject, responses.location_keys,
                                                  responses.on_surface)

@@ -5,17 +5,15 @@ natural test images (rule synthesize_from_captions)."""
 import numpy as np
 
 from voxelflow.devices import resolve_device
-from voxelflow.encoders.backbones import build_backbone
 from voxelflow.figures import image_rows, save_figure, synthesis_responses
 from voxelflow.nsd_layout import read_stimuli
 from voxelflow.responses import read_responses
 from voxelflow.script_runner import run_reporting_errors
 from voxelflow.synthesis.caption_images import UNPROMPTED, caption_prompts, images_from_captions, \
     load_text_to_image, write_caption_images
-from voxelflow.synthesis.evaluation import IMAGE_SETS, encoder_scorer, synthesis_table, true_brain_scorer
+from voxelflow.synthesis.evaluation import IMAGE_SETS, fitted_encoder_scorer, synthesis_table, true_brain_scorer
 from voxelflow.synthesis.targets import target_weights
 from voxelflow.tables import read_table, write_table
-from voxelflow.toolkit.registry import load_encoder
 
 
 def main(smk) -> None:
@@ -32,13 +30,12 @@ def main(smk) -> None:
     write_caption_images(smk.output.images, images, prompts, {"subject": subject, **settings,
                                                               "validate": str(settings.get("validate"))})
 
-    scorers = {f"ridge-{captioned} (captioned)": encoder_scorer(
-        build_backbone(captioned, backbones[captioned]), load_encoder(smk.input.captioned, device=device), device)}
+    scorers = {f"ridge-{captioned} (captioned)": fitted_encoder_scorer(smk.input.captioned, captioned,
+                                                                        backbones[captioned], device)}
     if "validate" in smk.input.keys():
         choice = settings["validate"]
-        scorers[f"{choice['encoder']}-{choice['backbone']} (validate)"] = encoder_scorer(
-            build_backbone(choice["backbone"], backbones[choice["backbone"]]),
-            load_encoder(smk.input.validate, device=device), device)
+        scorers[f"{choice['encoder']}-{choice['backbone']} (validate)"] = fitted_encoder_scorer(
+            smk.input.validate, choice["backbone"], backbones[choice["backbone"]], device)
     if "truth" in smk.input.keys():
         scorers["true brain"] = true_brain_scorer(smk.input.truth, subject, responses.location_keys,
                                                  responses.on_surface)
