@@ -133,8 +133,9 @@ class StudyTable:
         if not path.is_file():
             raise InputError(f"study table {self.path}: subjects.{name}.trials: {path} does not exist")
         trials = pd.read_csv(path, sep="\t")
-        if "image" not in trials:
-            raise InputError(f"{path}: no 'image' column (columns: {', '.join(trials.columns)})")
+        for column in ("session", "image"):
+            if column not in trials:
+                raise InputError(f"{path}: no {column!r} column (columns: {', '.join(trials.columns)})")
         return trials
 
     def trials(self, name: str) -> pd.DataFrame:
@@ -148,9 +149,6 @@ class StudyTable:
             missing = [f for f in self.image_files if not f.is_file()]
             if missing:
                 raise InputError(f"{path} names image file {missing[0]}, which does not exist")
-        for column in ("session", "image"):
-            if column not in trials:
-                raise InputError(f"{path}: no {column!r} column (columns: {', '.join(trials.columns)})")
         if "split" in trials and not set(trials["split"]) <= {"train", "test"}:
             raise InputError(f"{path}: split must be train or test, got {sorted(set(trials['split']) - {'train', 'test'})}")
         return trials

@@ -177,6 +177,21 @@ def caption_inputs(wildcards):
     return inputs
 
 
+def is_mininsd():
+    """True for the demo and for an NSD-layout copy of a mini-NSD (its planted truth beside it): the studies the
+    mini-NSD's stand-ins (captioner, text-to-image) can serve."""
+    return config["dataset"] == "demo" or Path(mininsd_outputs()["truth"]).is_file()
+
+
+def unfitted_encoder(choice, key):
+    """The error of a config `key` naming an encoder choice ({encoder, backbone}) this config does not fit, or
+    None."""
+    if choice["encoder"] not in ENCODERS or choice["backbone"] not in BACKBONES:
+        return (f"config.yaml: {key} names {choice['encoder']} on {choice['backbone']}, but the config fits "
+                f"{', '.join(ENCODERS)} on {', '.join(BACKBONES)}")
+    return None
+
+
 def check_captions():
     """captions: a ridge encoder on a configured backbone; the stand-in captioner only on the mini-NSD; the
     captioner folder exists."""
@@ -187,10 +202,10 @@ def check_captions():
         raise InputError(f"config.yaml: captions reads the ridge encoder on {captions['backbone']!r}, but the config "
                          f"fits {', '.join(ENCODERS)} on {', '.join(BACKBONES)}")
     if captions["captioner"] == "categories":
-        truth = mininsd_outputs()["truth"]
-        if config["dataset"] != "demo" and not Path(truth).is_file():
+        if not is_mininsd():
             raise InputError(f"config.yaml: captions.captioner: categories is the mini-NSD's stand-in: it reads the "
-                             f"planted image categories ({truth}), which this study lacks; give a captioner folder")
+                             f"planted image categories ({mininsd_outputs()['truth']}), which this study lacks; give "
+                             f"a captioner folder")
     elif not Path(captions["captioner"]).is_dir():
         raise InputError(f"config.yaml: captions.captioner: {captions['captioner']} is not a folder (a causal LM "
                          "and its prefix map; weights are never downloaded)")
@@ -201,7 +216,7 @@ def check_captions():
     if synthesis is None:
         return
     if synthesis["generator"] == "mininsd_scenes":
-        if config["dataset"] != "demo" and not Path(mininsd_outputs()["truth"]).is_file():
+        if not is_mininsd():
             raise InputError("config.yaml: captions.synthesis.generator: mininsd_scenes is the mini-NSD's stand-in "
                              "(it draws mini-NSD categories; this study is no mini-NSD); give a diffusers Stable "
                              "Diffusion folder")
@@ -213,10 +228,8 @@ def check_captions():
                              f"Stable Diffusion folder (model_index.json naming unet, vae and text_encoder; weights "
                              f"are never downloaded)")
     validate_model = synthesis.get("validate")
-    if validate_model and (validate_model["encoder"] not in ENCODERS or validate_model["backbone"] not in BACKBONES):
-        raise InputError(f"config.yaml: captions.synthesis.validate names {validate_model['encoder']} on "
-                         f"{validate_model['backbone']}, but the config fits {', '.join(ENCODERS)} on "
-                         f"{', '.join(BACKBONES)}")
+    if validate_model and (problem := unfitted_encoder(validate_model, "captions.synthesis.validate")):
+        raise InputError(problem)
 
 
 def caption_synthesis_backbones(wildcards):
@@ -580,9 +593,8 @@ def synthesis_model(role):
     """The fitted model file of the synthesis encoder in `role` (guide or validate), as a {subject} pattern; a
     clear error when that encoder is not fitted by this config or guide and validate are the same model."""
     choice = SYNTHESIS[role]
-    if choice["encoder"] not in ENCODERS or choice["backbone"] not in BACKBONES:
-        raise WorkflowError(f"config.yaml: synthesis.{role} names {choice['encoder']} on {choice['backbone']}, but "
-                            f"the config fits {', '.join(ENCODERS)} on {', '.join(BACKBONES)}")
+    if problem := unfitted_encoder(choice, f"synthesis.{role}"):
+        raise WorkflowError(problem)
     if SYNTHESIS["guide"] == SYNTHESIS["validate"]:
         raise WorkflowError("config.yaml: synthesis.validate must differ from synthesis.guide (another encoder type or "
                             "backbone): scoring images with the encoder that guided them cannot tell success from "
